@@ -1,0 +1,37 @@
+/// Every credential Portcullis accepts, as one immutable value swapped whole on reload.
+public struct CredentialStore: Sendable {
+    /// htpasswd users.
+    public var htpasswd: HtpasswdFile?
+    /// Robot credentials by name.
+    public var robots: [String: RobotCredential]
+
+    /// Creates a store.
+    public init(htpasswd: HtpasswdFile? = nil, robots: [RobotCredential] = []) {
+        self.htpasswd = htpasswd
+        self.robots = Dictionary(robots.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Verifies a Basic credential, consulting and filling `cache` so repeated logins are cheap.
+    ///
+    /// Robots are looked up first, then htpasswd users.
+    /// - Parameter now: the current time in seconds since 1970.
+    /// - Throws: ``PolicyError`` with ``PolicyError/Code/unknownAccount``,
+    ///   ``PolicyError/Code/invalidCredentials``, ``PolicyError/Code/credentialExpired`` or
+    ///   ``PolicyError/Code/unsupportedHashKind``.
+    public func authenticate(account: String, secret: String, now: Double, cache: CredentialCache?) throws -> Identity {
+        if let robot = robots[account] {
+            try robot.verify(secret: secret, now: now)
+            return Identity(account: account, kind: .robot, labels: robot.labels)
+        }
+        guard let htpasswd, let entry = htpasswd.entries[account] else {
+            throw PolicyError(.unknownAccount, "no credential for account \"\(account)\"")
+        }
+        let key = CredentialCache.key(account: account, secret: secret, storedHash: entry.hash)
+        if let cache, cache.contains(key, now: now) {
+            return Identity(account: account, kind: .user)
+        }
+        _ = try htpasswd.verify(account: account, password: secret)
+        cache?.insert(key, now: now)
+        return Identity(account: account, kind: .user)
+    }
+}
