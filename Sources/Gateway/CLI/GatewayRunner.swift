@@ -1,0 +1,69 @@
+import AsyncHTTPClient
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Policy
+
+/// Starts the gateway for a loaded configuration and runs it until cancelled.
+enum GatewayRunner {
+    /// Sets up logging once per process at `level`.
+    static func bootstrapLogging(level: String) {
+        let parsed = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = parsed
+            return handler
+        }
+    }
+
+    /// Serves `state` until the surrounding task is cancelled.
+    static func run(state: GatewayState, logger: Logger, onListening: @Sendable (Int) -> Void = { _ in }) async throws {
+        let configuration = state.configuration
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.redirectConfiguration = .disallow
+        clientConfiguration.decompression = .disabled
+        clientConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(300))
+        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
+        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientConfiguration)
+        let holder = StateHolder(state)
+        let cache = CredentialCache()
+        let router = GatewayRouter(
+            tokenEndpoint: TokenEndpoint(state: holder, cache: cache, logger: logger),
+            proxy: ProxyHandler(state: holder, cache: cache, client: client, logger: logger)
+        )
+        let server = HTTPServer(host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger)
+        logger.notice(
+            "portcullis starting",
+            metadata: [
+                "public_url": "\(configuration.publicURL)", "upstream": "\(configuration.upstream.url)",
+                "registry_version": "\(configuration.upstream.registryVersion)", "key_hint": "\(state.upstreamMinter.hint)",
+                "rules": "\(configuration.rules.count)",
+            ])
+        do {
+            try await server.run(onListening: onListening)
+        } catch is CancellationError {
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+    }
+
+    /// Runs `body` until SIGINT or SIGTERM arrives, then cancels it and waits for it to finish.
+    static func untilSignalled(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        let task = Task { try await body() }
+        let sources = [SIGINT, SIGTERM].map { signalNumber -> DispatchSourceSignal in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { task.cancel() }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        do {
+            try await task.value
+        } catch is CancellationError {}
+    }
+}

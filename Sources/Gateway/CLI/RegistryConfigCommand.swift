@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Policy
+
+/// `portcullis registry-config --config FILE --out DIR`: what the registry needs to trust Portcullis.
+struct RegistryConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry-config",
+        abstract: "Write the registry's trust material and print its auth.token block.")
+
+    @Option(name: .long, help: "The YAML configuration file.")
+    var config: String
+
+    @Option(name: .long, help: "The directory to write rootcertbundle.pem or jwks.json into.")
+    var out: String
+
+    func run() throws {
+        let state: GatewayState
+        do {
+            state = try GatewayState.load(try ConfigurationLoader.load(path: config))
+        } catch let error as ConfigurationErrors {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let result = try Self.write(state: state, directory: out)
+        print(result.block, terminator: "")
+        for warning in result.warnings {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
+    }
+
+    /// Writes the trust file and returns the `auth:` block for the registry's config.yml.
+    static func write(state: GatewayState, directory: String) throws -> (block: String, path: String, warnings: [String]) {
+        let configuration = state.configuration
+        let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true)
+        let trustLine: String
+        let path: String
+        switch state.upstreamMinter.hint {
+        case .jwks(let kid):
+            path = (absolute as NSString).appendingPathComponent("jwks.json")
+            try Data(state.signingKey.publicKey.jsonWebKeySet(kid: kid).utf8).write(to: URL(fileURLWithPath: path))
+            trustLine = "    jwks: \(path)"
+        case .x5c, .kid:
+            path = (absolute as NSString).appendingPathComponent("rootcertbundle.pem")
+            guard let certificate = configuration.token.certificate, let data = FileManager.default.contents(atPath: certificate) else {
+                throw ValidationError("token.certificate is needed to write a rootcertbundle")
+            }
+            try data.write(to: URL(fileURLWithPath: path))
+            trustLine = "    rootcertbundle: \(path)"
+        }
+        let block = """
+            auth:
+              token:
+                realm: \(configuration.realm)
+                service: \(configuration.upstream.service)
+                issuer: \(configuration.upstream.issuer)
+            \(trustLine)
+
+            """
+        var warnings: [String] = []
+        if configuration.upstream.registryVersion != .v2_8 {
+            warnings.append(
+                "registry \(configuration.upstream.registryVersion) exports traces to localhost:4318 and logs an error every few seconds unless OTEL_TRACES_EXPORTER=none is set in its environment (leave it out only if you run a collector)")
+        }
+        return (block, path, warnings)
+    }
+}

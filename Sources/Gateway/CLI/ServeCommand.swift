@@ -1,0 +1,27 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `portcullis serve --config FILE`: runs the gateway.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the gateway.")
+
+    @Option(name: .long, help: "The YAML configuration file.")
+    var config: String
+
+    func run() async throws {
+        let state: GatewayState
+        do {
+            state = try GatewayState.load(try ConfigurationLoader.load(path: config))
+        } catch let error as ConfigurationErrors {
+            FileHandle.standardError.write(Data("portcullis: invalid configuration\n\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        GatewayRunner.bootstrapLogging(level: state.configuration.logLevel)
+        let logger = Logger(label: "portcullis")
+        try await GatewayRunner.untilSignalled {
+            try await GatewayRunner.run(state: state, logger: logger)
+        }
+        logger.notice("portcullis stopped")
+    }
+}

@@ -1,0 +1,292 @@
+import Foundation
+import Policy
+import Yams
+
+/// Reads and validates the YAML configuration file.
+///
+/// Every problem is collected with its key path rather than stopping at the first, unknown keys
+/// are errors, and file paths are resolved against the configuration file's directory.
+enum ConfigurationLoader {
+    /// Loads `path`.
+    /// - Throws: ``ConfigurationErrors`` listing every problem found.
+    static func load(path: String) throws -> GatewayConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationErrors(file: path, problems: [ConfigurationProblem(keyPath: "", message: "cannot read the file")])
+        }
+        return try parse(String(decoding: data, as: UTF8.self), path: path)
+    }
+
+    /// Parses configuration text read from `path`.
+    static func parse(_ text: String, path: String) throws -> GatewayConfiguration {
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var reader = Reader(base: base)
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigurationErrors(file: path, problems: [ConfigurationProblem(keyPath: "", message: "the file is empty")])
+            }
+            root = node
+        } catch let error as ConfigurationErrors {
+            throw error
+        } catch {
+            throw ConfigurationErrors(file: path, problems: [ConfigurationProblem(keyPath: "", message: "not valid YAML: \(error)")])
+        }
+        let configuration = reader.read(root, path: path)
+        if !reader.problems.isEmpty || configuration == nil {
+            throw ConfigurationErrors(file: path, problems: reader.problems)
+        }
+        return configuration!
+    }
+
+    /// Walks the YAML tree, recording problems.
+    struct Reader {
+        var base: String
+        var problems: [ConfigurationProblem] = []
+
+        mutating func problem(_ keyPath: String, _ message: String) {
+            problems.append(ConfigurationProblem(keyPath: keyPath, message: message))
+        }
+
+        /// The members of a mapping, refusing keys outside `allowed`.
+        mutating func mapping(_ node: Node?, _ keyPath: String, allowed: [String]) -> [String: Node]? {
+            guard let node else { return nil }
+            guard let mapping = node.mapping else {
+                problem(keyPath, "must be a mapping")
+                return nil
+            }
+            var result: [String: Node] = [:]
+            for (key, value) in mapping {
+                guard let name = key.string else {
+                    problem(keyPath, "keys must be strings")
+                    continue
+                }
+                let path = keyPath.isEmpty ? name : "\(keyPath).\(name)"
+                guard allowed.contains(name) else {
+                    problem(path, "unknown key (allowed here: \(allowed.joined(separator: ", ")))")
+                    continue
+                }
+                result[name] = value
+            }
+            return result
+        }
+
+        mutating func string(_ node: Node?, _ keyPath: String, required: Bool = false) -> String? {
+            guard let node else {
+                if required { problem(keyPath, "is required") }
+                return nil
+            }
+            guard let scalar = node.scalar else {
+                problem(keyPath, "must be a string")
+                return nil
+            }
+            if scalar.string.isEmpty && required {
+                problem(keyPath, "must not be empty")
+                return nil
+            }
+            return scalar.string
+        }
+
+        mutating func integer(_ node: Node?, _ keyPath: String, range: ClosedRange<Int>) -> Int? {
+            guard let node else { return nil }
+            guard let value = node.int else {
+                problem(keyPath, "must be an integer")
+                return nil
+            }
+            guard range.contains(value) else {
+                problem(keyPath, "must be between \(range.lowerBound) and \(range.upperBound) (got \(value))")
+                return nil
+            }
+            return value
+        }
+
+        mutating func path(_ node: Node?, _ keyPath: String, required: Bool = false) -> String? {
+            guard let value = string(node, keyPath, required: required) else { return nil }
+            let resolved = value.hasPrefix("/") ? value : URL(fileURLWithPath: base).appendingPathComponent(value).path
+            if !FileManager.default.isReadableFile(atPath: resolved) {
+                problem(keyPath, "file \(resolved) does not exist or is not readable")
+            }
+            return resolved
+        }
+
+        mutating func read(_ root: Node, path: String) -> GatewayConfiguration? {
+            guard
+                let top = mapping(
+                    root, "", allowed: ["listen", "public_url", "upstream", "token", "users", "rules", "log"])
+            else { return nil }
+
+            var listen: GatewayConfiguration.ListenAddress?
+            if let text = string(top["listen"], "listen", required: true) {
+                listen = Self.parseListen(text)
+                if listen == nil { problem("listen", "must be host:port with a port from 1 to 65535 (got \"\(text)\")") }
+            }
+            var publicURL: GatewayConfiguration.PublicURL?
+            if let text = string(top["public_url"], "public_url", required: true) {
+                publicURL = Self.parseURL(text)
+                if publicURL == nil { problem("public_url", "must be an http:// or https:// URL without a path (got \"\(text)\")") }
+            }
+
+            var upstream: GatewayConfiguration.Upstream?
+            if top["upstream"] == nil { problem("upstream", "is required") }
+            if let section = mapping(
+                top["upstream"], "upstream",
+                allowed: ["url", "registry_version", "key_hint", "jwks_kid", "service", "issuer", "token_lifetime"])
+            {
+                let url = string(section["url"], "upstream.url", required: true)
+                if let url, Self.parseURL(url) == nil {
+                    problem("upstream.url", "must be an http:// or https:// URL without a path (got \"\(url)\")")
+                }
+                var version = RegistryVersion.v2_8
+                if let text = string(section["registry_version"], "upstream.registry_version") {
+                    if let parsed = RegistryVersion(rawValue: text) {
+                        version = parsed
+                    } else {
+                        problem("upstream.registry_version", "must be one of 2.8, 3.0, 3.1 (got \"\(text)\")")
+                    }
+                }
+                let hint = string(section["key_hint"], "upstream.key_hint") ?? "x5c"
+                if !["x5c", "kid", "jwks"].contains(hint) {
+                    problem("upstream.key_hint", "must be one of x5c, kid, jwks (got \"\(hint)\")")
+                }
+                if hint == "jwks" && !version.supportsJWKS {
+                    problem("upstream.key_hint", "jwks needs registry 3.0 or later; registry 2.8 has no jwks option (use x5c or kid)")
+                }
+                let jwksKid = string(section["jwks_kid"], "upstream.jwks_kid")
+                if jwksKid != nil && hint != "jwks" {
+                    problem("upstream.jwks_kid", "only applies with key_hint: jwks")
+                }
+                let service = string(section["service"], "upstream.service", required: true)
+                let issuer = string(section["issuer"], "upstream.issuer", required: true)
+                let lifetime = integer(section["token_lifetime"], "upstream.token_lifetime", range: 60...86_400) ?? 300
+                if let url, let service, let issuer {
+                    upstream = GatewayConfiguration.Upstream(
+                        url: url.hasSuffix("/") ? String(url.dropLast()) : url, registryVersion: version, keyHint: hint,
+                        jwksKid: jwksKid, service: service, issuer: issuer, tokenLifetime: lifetime)
+                }
+            }
+
+            var token: GatewayConfiguration.Token?
+            if top["token"] == nil { problem("token", "is required") }
+            if let section = mapping(
+                top["token"], "token", allowed: ["service", "issuer", "key", "certificate", "lifetime", "realm"])
+            {
+                let service = string(section["service"], "token.service", required: true)
+                let issuer = string(section["issuer"], "token.issuer", required: true)
+                let key = self.path(section["key"], "token.key", required: true)
+                let certificate = self.path(section["certificate"], "token.certificate")
+                let lifetime = integer(section["lifetime"], "token.lifetime", range: 30...86_400) ?? 300
+                let realm = string(section["realm"], "token.realm")
+                if let realm, Self.parseURL(realm, allowPath: true) == nil {
+                    problem("token.realm", "must be an http:// or https:// URL (got \"\(realm)\")")
+                }
+                if upstream?.keyHint == "x5c" && certificate == nil && section["certificate"] == nil {
+                    problem("token.certificate", "is required with upstream.key_hint: x5c (the x5c chain is built from it)")
+                }
+                if let service, let issuer, let key {
+                    token = GatewayConfiguration.Token(
+                        service: service, issuer: issuer, key: key, certificate: certificate, lifetime: lifetime, realm: realm)
+                }
+            }
+
+            var htpasswd: String?
+            if let section = mapping(top["users"], "users", allowed: ["htpasswd"]) {
+                htpasswd = self.path(section["htpasswd"], "users.htpasswd")
+            }
+
+            var rules: [Rule] = []
+            var ruleSources: [String] = []
+            if let node = top["rules"] {
+                if let sequence = node.sequence {
+                    for (index, item) in sequence.enumerated() {
+                        if let rule = readRule(item, "rules[\(index)]") {
+                            rules.append(rule)
+                            ruleSources.append(rule.description)
+                        }
+                    }
+                } else {
+                    problem("rules", "must be a list of rules")
+                }
+            } else {
+                problem("rules", "is required (without rules every request is denied)")
+            }
+
+            var level = "info"
+            if let section = mapping(top["log"], "log", allowed: ["level"]) {
+                if let text = string(section["level"], "log.level") {
+                    if ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) {
+                        level = text
+                    } else {
+                        problem("log.level", "must be one of trace, debug, info, notice, warning, error, critical (got \"\(text)\")")
+                    }
+                }
+            }
+
+            guard let listen, let publicURL, let upstream, let token else { return nil }
+            return GatewayConfiguration(
+                listen: listen, publicURL: publicURL, upstream: upstream, token: token, htpasswd: htpasswd,
+                rules: rules, ruleSources: ruleSources, logLevel: level, sourcePath: path)
+        }
+
+        mutating func readRule(_ node: Node, _ keyPath: String) -> Rule? {
+            guard let section = mapping(node, keyPath, allowed: ["account", "type", "name", "labels", "actions"]) else {
+                return nil
+            }
+            let account = string(section["account"], "\(keyPath).account") ?? "*"
+            let type = string(section["type"], "\(keyPath).type") ?? Resource.repositoryType
+            let name = string(section["name"], "\(keyPath).name", required: true)
+            var labels: [String: String] = [:]
+            if let labelNode = section["labels"] {
+                if let mapping = labelNode.mapping {
+                    for (key, value) in mapping {
+                        guard let label = key.string, let pattern = value.string else {
+                            problem("\(keyPath).labels", "must map label names to patterns")
+                            continue
+                        }
+                        labels[label] = pattern
+                    }
+                } else {
+                    problem("\(keyPath).labels", "must be a mapping of label name to pattern")
+                }
+            }
+            var actions: [String] = []
+            if let actionNode = section["actions"] {
+                if let sequence = actionNode.sequence {
+                    for item in sequence {
+                        if let word = item.string { actions.append(word) } else { problem("\(keyPath).actions", "must be a list of action words") }
+                    }
+                } else {
+                    problem("\(keyPath).actions", "must be a list such as [pull, push] ([] denies, [\"*\"] grants all)")
+                }
+            } else {
+                problem("\(keyPath).actions", "is required ([] denies, [\"*\"] grants all)")
+            }
+            guard let name else { return nil }
+            do {
+                return try Rule(type: type, name: name, account: account, labels: labels, actions: actions)
+            } catch let error as PolicyError {
+                problem(keyPath, error.message)
+                return nil
+            } catch {
+                problem(keyPath, "\(error)")
+                return nil
+            }
+        }
+
+        static func parseListen(_ text: String) -> GatewayConfiguration.ListenAddress? {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            var host = String(text[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+            return GatewayConfiguration.ListenAddress(host: host, port: port)
+        }
+
+        static func parseURL(_ text: String, allowPath: Bool = false) -> GatewayConfiguration.PublicURL? {
+            guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+                scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty,
+                components.query == nil
+            else { return nil }
+            if !allowPath && !(components.path.isEmpty || components.path == "/") { return nil }
+            let authority = components.port.map { "\(host):\($0)" } ?? host
+            return GatewayConfiguration.PublicURL(scheme: scheme, authority: authority)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Policy
+
+/// Everything `portcullis serve` is configured with, as read from the YAML file.
+///
+/// File paths are already resolved against the directory of the configuration file.
+struct GatewayConfiguration: Sendable {
+    /// A `host:port` to listen on.
+    struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+        var host: String
+        var port: Int
+        var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// The public URL clients use: realm and forwarded headers derive from it.
+    struct PublicURL: Sendable, Equatable, CustomStringConvertible {
+        var scheme: String
+        /// Host with port when one was given, as it goes into `X-Forwarded-Host`.
+        var authority: String
+        var description: String { "\(scheme)://\(authority)" }
+    }
+
+    /// How Portcullis reaches and signs for the registry.
+    struct Upstream: Sendable {
+        /// The registry's base URL, e.g. `http://127.0.0.1:5001`.
+        var url: String
+        /// The pinned registry version.
+        var registryVersion: RegistryVersion = .v2_8
+        /// The configured key hint word: `x5c`, `kid` or `jwks`.
+        var keyHint: String = "x5c"
+        /// The `kid` for `key_hint: jwks`; defaults to the key's RFC 7638 thumbprint.
+        var jwksKid: String?
+        /// The registry's `auth.token.service`.
+        var service: String
+        /// The registry's `auth.token.issuer`.
+        var issuer: String
+        /// Lifetime of upstream tokens in seconds.
+        var tokenLifetime: Int = 300
+    }
+
+    /// The token server Portcullis runs for its clients.
+    struct Token: Sendable {
+        var service: String
+        var issuer: String
+        /// PEM private key path.
+        var key: String
+        /// PEM certificate chain path, leaf first.
+        var certificate: String?
+        /// Client token lifetime in seconds.
+        var lifetime: Int = 300
+        /// The realm announced in challenges; defaults to `<public_url>/token`.
+        var realm: String?
+    }
+
+    var listen: ListenAddress
+    var publicURL: PublicURL
+    var upstream: Upstream
+    var token: Token
+    /// Path of the htpasswd file, if users log in with passwords.
+    var htpasswd: String?
+    /// The rule list in order.
+    var rules: [Rule]
+    /// The rule list as written, for explanations.
+    var ruleSources: [String]
+    /// swift-log level name.
+    var logLevel: String = "info"
+    /// The file the configuration was read from.
+    var sourcePath: String
+
+    /// The realm clients fetch tokens from.
+    var realm: String { token.realm ?? "\(publicURL)/token" }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import NIOHTTP1
+
+/// The header rules of the proxy, in both directions.
+enum ForwardingHeaders {
+    /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies still see.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
+        "transfer-encoding", "upgrade",
+    ]
+
+    /// Headers Portcullis sets itself on the upstream request; client values are dropped.
+    static let replacedUpstream: Set<String> = [
+        "host", "content-length", "authorization", "forwarded", "x-forwarded-for", "x-forwarded-host",
+        "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip", "expect",
+    ]
+
+    /// The client's headers as they go to the registry: hop-by-hop and replaced headers
+    /// removed, everything else (repeated `Accept` included) kept in order and as sent.
+    static func upstreamRequestHeaders(
+        from client: HTTPHeaders, token: String, publicScheme: String, publicAuthority: String, clientAddress: String
+    ) -> HTTPHeaders {
+        let named = connectionNamed(client)
+        var headers = HTTPHeaders()
+        for (name, value) in client {
+            let lower = name.lowercased()
+            if hopByHop.contains(lower) || replacedUpstream.contains(lower) || named.contains(lower) { continue }
+            headers.add(name: name, value: value)
+        }
+        headers.add(name: "Authorization", value: "Bearer \(token)")
+        headers.add(name: "X-Forwarded-Proto", value: publicScheme)
+        headers.add(name: "X-Forwarded-Host", value: publicAuthority)
+        headers.add(name: "X-Forwarded-For", value: clientAddress)
+        let forwardedFor = clientAddress.contains(":") ? "\"[\(clientAddress)]\"" : clientAddress
+        headers.add(name: "Forwarded", value: "for=\(forwardedFor);host=\"\(publicAuthority)\";proto=\(publicScheme)")
+        return headers
+    }
+
+    /// The registry's response headers as they go to the client.
+    static func clientResponseHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
+        let named = connectionNamed(upstream)
+        var headers = HTTPHeaders()
+        for (name, value) in upstream {
+            let lower = name.lowercased()
+            if hopByHop.contains(lower) || named.contains(lower) { continue }
+            headers.add(name: name, value: value)
+        }
+        return headers
+    }
+
+    /// Header names listed in `Connection`, which are hop-by-hop too.
+    private static func connectionNamed(_ headers: HTTPHeaders) -> Set<String> {
+        var names: Set<String> = []
+        for value in headers["connection"] {
+            for token in value.split(separator: ",") {
+                names.insert(token.trimmingCharacters(in: .whitespaces).lowercased())
+            }
+        }
+        return names
+    }
+}

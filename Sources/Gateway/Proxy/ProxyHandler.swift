@@ -1,0 +1,228 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Policy
+
+/// Authorizes `/v2/` requests and forwards them to the registry, streaming both ways.
+///
+/// The access a request needs comes from Policy's ``AccessMap``; the caller is identified by a
+/// Portcullis Bearer token or directly by Basic credentials. The registry receives the request
+/// with a token minted by Portcullis for exactly that access, in the pinned version's format.
+struct ProxyHandler: Sendable {
+    let state: StateHolder
+    let cache: CredentialCache
+    let client: HTTPClient
+    let logger: Logger
+
+    /// How long an upstream exchange may take in total (a multi-GB blob included).
+    var upstreamDeadline: TimeAmount = .hours(12)
+
+    func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
+        let started = ContinuousClock.now
+        let state = state.current
+        let configuration = state.configuration
+        let method = request.head.method.rawValue
+        var log = RequestLog(id: request.id, method: method, path: request.path)
+
+        let required = AccessMap.requiredAccess(method: method, path: request.path, query: request.query)
+        let scopes: [Scope]
+        switch required {
+        case .rejected(let rejection):
+            log.outcome = "rejected: \(rejection.reason)"
+            logger.warning("request refused before authorization", metadata: log.metadata)
+            try await respond(rejection, writer: writer)
+            return
+        case .authenticated:
+            scopes = []
+        case .scopes(let list):
+            scopes = list
+        }
+
+        // Identify the caller and check the access.
+        let now = Date()
+        let account: String
+        switch PresentedCredential(request.head.headers) {
+        case .none:
+            log.outcome = "challenged: no credentials"
+            logger.info("request challenged", metadata: log.metadata)
+            try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes), writer: writer, message: "authentication required", scopes: scopes)
+            return
+        case .malformed(let why):
+            log.outcome = "refused: \(why)"
+            logger.warning("authentication failed", metadata: log.metadata)
+            try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: why, scopes: scopes)
+            return
+        case .bearer(let token):
+            let claims: TokenClaims
+            do {
+                claims = try state.clientVerifier.verify(token, now: now)
+            } catch let error as PolicyError {
+                log.outcome = "refused: \(error.message)"
+                logger.warning("token rejected", metadata: log.metadata)
+                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: "invalid token: \(error.message)", scopes: scopes)
+                return
+            }
+            account = claims.sub.value
+            log.account = account
+            let granted = claims.scopes
+            let missing = scopes.filter { needed in
+                !granted.contains { $0.resource == needed.resource && $0.actions.satisfies(needed.actions) }
+            }
+            guard missing.isEmpty else {
+                log.outcome = "denied: token lacks \(missing.map(\.description).joined(separator: " "))"
+                logger.warning("insufficient scope", metadata: log.metadata)
+                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .insufficientScope), writer: writer, message: "access to the resource is denied", scopes: scopes)
+                return
+            }
+        case .basic(let user, let secret):
+            let identity: Identity
+            do {
+                identity = try state.credentials.authenticate(account: user, secret: secret, now: now.timeIntervalSince1970, cache: cache)
+            } catch let error as PolicyError {
+                log.account = user
+                log.outcome = "refused: \(error.message)"
+                logger.warning("authentication failed", metadata: log.metadata)
+                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: TokenEndpoint.clientMessage(code: error.code.rawValue, reason: error.message), scopes: scopes)
+                return
+            }
+            account = identity.account
+            log.account = account
+            let grant = state.rules.grant(scopes, to: identity)
+            guard grant.isComplete else {
+                log.outcome = "denied: \(grant.description)"
+                logger.warning("insufficient access", metadata: log.metadata)
+                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .insufficientScope), writer: writer, message: "access to the resource is denied", scopes: scopes)
+                return
+            }
+        }
+
+        // Forward.
+        let upstream = configuration.upstream
+        let (token, _) = try state.upstreamTokens.token(
+            subject: account, scopes: scopes, lifetime: upstream.tokenLifetime, now: now.timeIntervalSince1970
+        ) {
+            try state.upstreamMinter.mint(
+                TokenClaims(
+                    issuer: upstream.issuer, subject: account, audience: upstream.service, scopes: scopes, now: now,
+                    lifetime: upstream.tokenLifetime, id: UUID().uuidString))
+        }
+        var upstreamRequest = HTTPClientRequest(url: upstream.url + request.head.uri)
+        upstreamRequest.method = request.head.method
+        upstreamRequest.headers = ForwardingHeaders.upstreamRequestHeaders(
+            from: request.head.headers, token: token, publicScheme: configuration.publicURL.scheme,
+            publicAuthority: configuration.publicURL.authority, clientAddress: request.remoteAddress)
+        if request.hasBody {
+            if request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                try await writer.writeContinue()
+            }
+            let length: HTTPClientRequest.Body.Length = request.contentLength.map { .known($0) } ?? .unknown
+            upstreamRequest.body = .stream(request.body, length: length)
+        } else if request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            writer.closeConnection = true
+        }
+
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(upstreamRequest, deadline: .now() + upstreamDeadline, logger: nil)
+        } catch {
+            if request.body.stream.bodyState == .failed {
+                log.outcome = "client went away during the request body"
+                logger.notice("request aborted by client", metadata: log.metadata)
+                writer.closeConnection = true
+                return
+            }
+            log.outcome = "upstream unreachable: \(error)"
+            logger.error("registry unreachable", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
+            writer.closeConnection = request.hasBody
+            try await writer.respond(
+                status: .serviceUnavailable,
+                error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable", detail: .text("\(error)")))
+            return
+        }
+        log.upstreamStatus = Int(response.status.code)
+
+        if response.status == .unauthorized {
+            let registryChallenge = response.headers["www-authenticate"].joined(separator: ", ")
+            log.outcome = "registry rejected Portcullis's token"
+            logger.error(
+                "the registry rejected the token Portcullis minted: check that its auth.token issuer and service match upstream.issuer and upstream.service and that its rootcertbundle (or jwks) trusts Portcullis's key",
+                metadata: log.metadata.merging([
+                    "registry_challenge": "\(registryChallenge)", "key_hint": "\(state.upstreamMinter.hint)",
+                    "upstream_issuer": "\(upstream.issuer)", "upstream_service": "\(upstream.service)",
+                ]) { $1 })
+            writer.closeConnection = request.hasBody && request.body.stream.bodyState != .finished
+            try await writer.respond(
+                status: .badGateway,
+                error: RegistryErrorBody(
+                    code: "UNAVAILABLE",
+                    message: "the registry rejected Portcullis's token (issuer/service/key trust mismatch between Portcullis and the registry); see Portcullis's error log",
+                    detail: .text(registryChallenge)))
+            return
+        }
+
+        try await writer.writeHead(status: response.status, headers: ForwardingHeaders.clientResponseHeaders(from: response.headers))
+        do {
+            for try await buffer in response.body {
+                try await writer.writeBody(buffer)
+            }
+            try await writer.writeEnd()
+        } catch {
+            log.outcome = "stream broken after \(writer.bytesWritten) bytes: \(error)"
+            logger.error("response stream broken", metadata: log.metadata)
+            writer.closeConnection = true
+            return
+        }
+        if request.hasBody && request.body.stream.bodyState != .finished { writer.closeConnection = true }
+        log.status = Int(response.status.code)
+        log.bytes = writer.bytesWritten
+        log.duration = ContinuousClock.now - started
+        logger.info("request", metadata: log.metadata)
+    }
+
+    private func respond(_ rejection: RouteRejection, writer: ResponseWriter) async throws {
+        switch rejection.kind {
+        case .notFound:
+            try await writer.respond(status: .notFound, error: RegistryErrorBody(code: "NAME_INVALID", message: rejection.reason))
+        case .badRequest:
+            try await writer.respond(status: .badRequest, error: RegistryErrorBody(code: "NAME_INVALID", message: rejection.reason))
+        case .methodNotAllowed:
+            try await writer.respond(status: .methodNotAllowed, error: RegistryErrorBody(code: "UNSUPPORTED", message: rejection.reason))
+        }
+    }
+
+    private func challenge(_ challenge: Challenge, writer: ResponseWriter, message: String, scopes: [Scope]) async throws {
+        let detail = scopes.flatMap { scope in
+            scope.actions.words.map { RegistryErrorBody.AccessDetail(type: scope.resource.type, name: scope.resource.name, action: $0) }
+        }
+        try await writer.respond(
+            status: .unauthorized,
+            error: RegistryErrorBody(code: "UNAUTHORIZED", message: message, detail: detail.isEmpty ? nil : .access(detail)),
+            headers: ["www-authenticate": challenge.headerValue])
+    }
+}
+
+/// The fields of the one log line a proxied request produces.
+struct RequestLog {
+    var id: String
+    var method: String
+    var path: String
+    var account: String?
+    var outcome: String?
+    var status: Int?
+    var upstreamStatus: Int?
+    var bytes: Int?
+    var duration: Duration?
+
+    var metadata: Logger.Metadata {
+        var metadata: Logger.Metadata = ["request": "\(id)", "method": "\(method)", "path": "\(path)"]
+        if let account { metadata["account"] = "\(account)" }
+        if let outcome { metadata["outcome"] = "\(outcome)" }
+        if let status { metadata["status"] = "\(status)" }
+        if let upstreamStatus { metadata["upstream_status"] = "\(upstreamStatus)" }
+        if let bytes { metadata["bytes"] = "\(bytes)" }
+        if let duration { metadata["duration_ms"] = "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)" }
+        return metadata
+    }
+}

@@ -1,0 +1,24 @@
+import NIOHTTP1
+
+/// Sends each request to the endpoint that serves it.
+struct GatewayRouter: RequestHandler {
+    let tokenEndpoint: TokenEndpoint
+    let proxy: ProxyHandler
+
+    func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
+        switch request.path {
+        case "/token":
+            try await tokenEndpoint.handle(request, writer: writer)
+        case "/healthz", "/readyz":
+            try await writer.respond(status: .ok, body: Array("ok\n".utf8), contentType: "text/plain")
+        default:
+            if request.path == "/v2" || request.path.hasPrefix("/v2/") {
+                try await proxy.handle(request, writer: writer)
+            } else {
+                try await writer.respond(
+                    status: .notFound,
+                    error: RegistryErrorBody(code: "NAME_UNKNOWN", message: "no such endpoint: Portcullis serves /v2/, /token, /healthz and /readyz"))
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// The plain HTTP/1.1 listener.
+///
+/// Each connection is served in its own child task of a discarding task group; one failing
+/// connection never stops the server. Requests on a connection are handled one at a time, and
+/// their bodies are read straight off the connection by whoever consumes them.
+struct HTTPServer: Sendable {
+    /// Address to bind.
+    var host: String
+    /// Port to bind (0 for any free port).
+    var port: Int
+    /// Answers requests.
+    var handler: any RequestHandler
+    /// Logs connection-level failures.
+    var logger: Logger
+    /// Request bodies left unread by a handler are drained up to this size to keep the
+    /// connection; beyond it the connection is closed.
+    var drainLimit = 1 << 20
+
+    /// Binds and serves until cancelled.
+    /// - Parameter onListening: called with the bound port once the listener is up.
+    func run(onListening: @Sendable (Int) -> Void = { _ in }) async throws {
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true, withErrorHandling: true)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8))
+                    )
+                }
+            }
+        onListening(listener.channel.localAddress?.port ?? port)
+        logger.notice("listening", metadata: ["address": "\(host):\(listener.channel.localAddress?.port ?? port)"])
+        let counter = Atomic<Int>(0)
+        try await withThrowingDiscardingTaskGroup { group in
+            try await listener.executeThenClose { connections in
+                for try await connection in connections {
+                    let number = counter.add(1, ordering: .relaxed).newValue
+                    group.addTask {
+                        await self.serve(connection, number: number)
+                    }
+                }
+            }
+        }
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, number: Int) async {
+        let remote = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+        let allocator = connection.channel.allocator
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let stream = InboundRequestStream(inbound)
+                var sequence = 0
+                while let head = try await stream.nextHead() {
+                    sequence += 1
+                    stream.resetForNextRequest()
+                    let writer = ResponseWriter(outbound: outbound, allocator: allocator, requestMethod: head.method)
+                    let request = IncomingRequest(
+                        head: head, body: RequestBody(stream: stream), remoteAddress: remote, id: "\(number)-\(sequence)")
+                    do {
+                        try await handler.handle(request, writer: writer)
+                    } catch {
+                        logger.error("request failed", metadata: ["request": "\(request.id)", "error": "\(error)"])
+                        if !writer.headSent {
+                            writer.closeConnection = true
+                            try await writer.respond(
+                                status: .internalServerError,
+                                error: RegistryErrorBody(code: "UNKNOWN", message: "internal error"))
+                        }
+                        return
+                    }
+                    if writer.closeConnection || !head.isKeepAlive { return }
+                    switch stream.bodyState {
+                    case .finished, .idle:
+                        continue
+                    case .failed:
+                        return
+                    case .streaming:
+                        // A consumer that stopped early may still hold the body: never read after it.
+                        if stream.bodyConsumerStarted { return }
+                        if await !stream.discardBody(limit: drainLimit) { return }
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection closed with error", metadata: ["peer": "\(remote)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import NIOCore
+import NIOHTTP1
+
+/// Writes one response on an HTTP/1.1 connection, remembering whether the head went out.
+final class ResponseWriter: @unchecked Sendable {
+    // Used by one request task at a time.
+    private let outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+    private let allocator: ByteBufferAllocator
+    /// The request method, so that HEAD responses carry no body.
+    let requestMethod: HTTPMethod
+    /// Whether the head has been written.
+    private(set) var headSent = false
+    /// The status written, for logs.
+    private(set) var status: HTTPResponseStatus?
+    /// Body bytes written, for logs.
+    private(set) var bytesWritten = 0
+    /// Set when the connection must close after this response.
+    var closeConnection = false
+
+    init(outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, allocator: ByteBufferAllocator, requestMethod: HTTPMethod) {
+        self.outbound = outbound
+        self.allocator = allocator
+        self.requestMethod = requestMethod
+    }
+
+    /// Sends `100 Continue`.
+    func writeContinue() async throws {
+        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .continue)))
+    }
+
+    /// Writes the response head.
+    func writeHead(status: HTTPResponseStatus, headers: HTTPHeaders) async throws {
+        var headers = headers
+        if closeConnection { headers.replaceOrAdd(name: "connection", value: "close") }
+        self.status = status
+        headSent = true
+        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
+    }
+
+    /// Writes a body chunk (dropped for HEAD).
+    func writeBody(_ buffer: ByteBuffer) async throws {
+        guard requestMethod != .HEAD else { return }
+        bytesWritten += buffer.readableBytes
+        try await outbound.write(.body(.byteBuffer(buffer)))
+    }
+
+    /// Ends the response.
+    func writeEnd() async throws {
+        try await outbound.write(.end(nil))
+    }
+
+    /// Writes a whole response with a fixed body.
+    func respond(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: [UInt8], contentType: String) async throws {
+        var headers = headers
+        headers.replaceOrAdd(name: "content-type", value: contentType)
+        headers.replaceOrAdd(name: "content-length", value: String(body.count))
+        try await writeHead(status: status, headers: headers)
+        if !body.isEmpty { try await writeBody(allocator.buffer(bytes: body)) }
+        try await writeEnd()
+    }
+
+    /// Writes a registry-style error response.
+    func respond(status: HTTPResponseStatus, error: RegistryErrorBody, headers: HTTPHeaders = [:]) async throws {
+        var headers = headers
+        headers.replaceOrAdd(name: "docker-distribution-api-version", value: "registry/2.0")
+        try await respond(status: status, headers: headers, body: error.json, contentType: "application/json; charset=utf-8")
+    }
+}
