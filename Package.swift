@@ -51,7 +51,7 @@ let package = Package(
         // Shared helpers for the test targets: free ports, processes, key generation, the real registry.
         .target(
             name: "TestSupport",
-            dependencies: ["Policy"],
+            dependencies: ["Policy", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/TestSupport"
         ),
         .testTarget(
@@ -60,7 +60,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Policy", "TestSupport", "Gateway"]
+            dependencies: ["Policy", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Real skopeo and curl, through Portcullis, against a real docker-registry 2.8.2.
+@Suite("skopeo and curl through Portcullis against registry 2.8.2")
+struct SkopeoThroughPortcullisTests {
+    @Test("push, inspect, list tags, cross-repository copy and delete by digest all succeed, and storage holds exactly what was pushed")
+    func pushInspectListCopyDelete() async throws {
+        let deployment = try await SharedDeployment.get()
+        let (layout, image) = try writeImage(named: "app", content: "alice app")
+        let creds = deployment.credentials("alice")
+
+        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds, "oci:\(layout):v1", "docker://\(deployment.host)/alice/app:v1"])
+        #expect(push.succeeded, "\(push)")
+
+        let inspect = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app:v1"])
+        #expect(inspect.succeeded, "\(inspect)")
+        #expect(inspect.standardOutput.contains(image.configDigest))
+
+        let tags = try deployment.skopeo(["list-tags", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app"])
+        #expect(tags.succeeded, "\(tags)")
+        #expect(tags.standardOutput.contains("\"v1\""))
+
+        let copy = try deployment.skopeo([
+            "copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--src-creds", creds, "--dest-creds", creds,
+            "docker://\(deployment.host)/alice/app:v1", "docker://\(deployment.host)/alice/other:v1",
+        ])
+        #expect(copy.succeeded, "\(copy)")
+
+        // Storage: every pushed blob exists once, and both repositories link the layers.
+        let blobs = deployment.storage + "/blobs/sha256"
+        for digest in [image.manifestDigest, image.configDigest] + image.layerDigests {
+            let hex = String(digest.dropFirst("sha256:".count))
+            #expect(FileManager.default.fileExists(atPath: "\(blobs)/\(hex.prefix(2))/\(hex)/data"), "blob \(digest) missing")
+            for repository in ["alice/app", "alice/other"] where digest != image.manifestDigest {
+                #expect(
+                    FileManager.default.fileExists(atPath: "\(deployment.storage)/repositories/\(repository)/_layers/sha256/\(hex)/link"),
+                    "\(repository) does not link \(digest)")
+            }
+        }
+        #expect(deployment.registryLog.contains("alice/other") && deployment.registryLog.contains("mount"), "the copy to alice/other did not mount blobs across repositories")
+
+        let delete = try deployment.skopeo(["delete", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app@\(image.manifestDigest)"])
+        #expect(delete.succeeded, "\(delete)")
+        let gone = try deployment.skopeo(["inspect", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app:v1"])
+        #expect(!gone.succeeded, "the tag still resolves after deleting its manifest")
+        let otherStillThere = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/other:v1"])
+        #expect(otherStillThere.succeeded, "\(otherStillThere)")
+    }
+
+    @Test("a pull-only account cannot push (the registry never sees the upload), cannot delete, and cannot read another account's repository")
+    func pullOnlyAccountIsConfined() async throws {
+        let deployment = try await SharedDeployment.get()
+        let (layout, image) = try writeImage(named: "confined", content: "alice confined")
+        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/confined:v1"])
+        #expect(push.succeeded, "\(push)")
+
+        let readerPull = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("reader"), "docker://\(deployment.host)/alice/confined:v1"])
+        #expect(readerPull.succeeded, "reader should pull alice/confined: \(readerPull)")
+
+        let (otherLayout, _) = try writeImage(named: "readerpush", content: "reader push")
+        let readerPush = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("reader"), "oci:\(otherLayout):v1", "docker://\(deployment.host)/alice/readerpush:v1"])
+        #expect(!readerPush.succeeded, "reader pushed: \(readerPush)")
+        #expect(!FileManager.default.fileExists(atPath: deployment.storage + "/repositories/alice/readerpush"), "the registry received an upload from a pull-only account")
+
+        let readerDelete = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-u", deployment.credentials("reader")], path: "/v2/alice/confined/manifests/\(image.manifestDigest)")
+        #expect(readerDelete.standardOutput == "401")
+        let stillThere = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("alice"), "docker://\(deployment.host)/alice/confined:v1"])
+        #expect(stillThere.succeeded)
+
+        let bobReads = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("bob"), "docker://\(deployment.host)/alice/confined:v1"])
+        #expect(!bobReads.succeeded, "bob read alice's repository")
+    }
+
+    @Test("anonymous callers pull public/… and nothing else")
+    func anonymousPullsPublicOnly() async throws {
+        let deployment = try await SharedDeployment.get()
+        let (layout, _) = try writeImage(named: "public", content: "public app")
+        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(layout):v1", "docker://\(deployment.host)/public/app:v1"])
+        #expect(push.succeeded, "\(push)")
+        let (privateLayout, _) = try writeImage(named: "private", content: "private app")
+        let pushPrivate = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(privateLayout):v1", "docker://\(deployment.host)/admin/app:v1"])
+        #expect(pushPrivate.succeeded, "\(pushPrivate)")
+
+        let anonymousPublic = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--no-creds", "docker://\(deployment.host)/public/app:v1"])
+        #expect(anonymousPublic.succeeded, "\(anonymousPublic)")
+        let anonymousPrivate = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--no-creds", "docker://\(deployment.host)/admin/app:v1"])
+        #expect(!anonymousPrivate.succeeded)
+        let (pushLayout, _) = try writeImage(named: "anonpush", content: "anonymous push")
+        let anonymousPush = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-no-creds", "oci:\(pushLayout):v1", "docker://\(deployment.host)/public/anon:v1"])
+        #expect(!anonymousPush.succeeded)
+    }
+
+    @Test("the catalog answers the admin and refuses alice with a challenge for registry:catalog:*")
+    func catalogIsForAdminOnly() async throws {
+        let deployment = try await SharedDeployment.get()
+        let (layout, _) = try writeImage(named: "catalog", content: "catalog entry")
+        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/catalogued:v1"])
+        #expect(push.succeeded, "\(push)")
+
+        let admin = try deployment.curl(["-u", deployment.credentials("admin")], path: "/v2/_catalog")
+        #expect(admin.standardOutput.contains("alice/catalogued"), "\(admin)")
+
+        let alice = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/_catalog")
+        #expect(alice.standardOutput.hasPrefix("HTTP/1.1 401"), "\(alice)")
+        #expect(alice.standardOutput.lowercased().contains(#"scope="registry:catalog:*""#), "\(alice)")
+        #expect(alice.standardOutput.contains(#""code":"UNAUTHORIZED""#))
+    }
+
+    @Test("curl with Basic credentials lists tags, and the README's token + DELETE sequence deletes a tag's manifest")
+    func curlBasicAndTokenDelete() async throws {
+        let deployment = try await SharedDeployment.get()
+        let (layout, image) = try writeImage(named: "curl", content: "curl app")
+        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/curl:v1"])
+        #expect(push.succeeded, "\(push)")
+
+        let tags = try deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/curl/tags/list")
+        #expect(tags.standardOutput == #"{"name":"alice/curl","tags":["v1"]}"# + "\n", "\(tags)")
+
+        let tokenResponse = try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/curl:pull,push,delete")
+        let json = try JSONSerialization.jsonObject(with: Data(tokenResponse.standardOutput.utf8)) as? [String: Any]
+        let token = try #require(json?["token"] as? String, "\(tokenResponse)")
+        #expect(json?["access_token"] as? String == token)
+        #expect(json?["expires_in"] as? Int == 300)
+
+        let head = try deployment.curl(["-I", "-H", "Authorization: Bearer \(token)", "-H", "Accept: application/vnd.oci.image.manifest.v1+json"], path: "/v2/alice/curl/manifests/v1")
+        #expect(head.standardOutput.lowercased().contains("docker-content-digest: \(image.manifestDigest)"), "\(head)")
+
+        let delete = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-H", "Authorization: Bearer \(token)"], path: "/v2/alice/curl/manifests/\(image.manifestDigest)")
+        #expect(delete.standardOutput == "202")
+        let after = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/curl/manifests/v1")
+        #expect(after.standardOutput == "404")
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Synchronization
+
+/// A real Debian `docker-registry` (distribution 2.8.2) with Portcullis in front of it, each
+/// on a free loopback port, wired with Portcullis's own CLI (`keys generate`,
+/// `registry-config`).
+public final class Deployment: Sendable {
+    /// Everything the deployment writes: keys, configs, logs, registry storage.
+    public let directory: String
+    /// The registry's port.
+    public let registryPort: Int
+    /// Portcullis's port.
+    public let gatewayPort: Int
+    /// Passwords by account.
+    public let passwords: [String: String]
+    private let registryProcess: Mutex<ServiceProcess?>
+    /// The Portcullis process.
+    public let gateway: ServiceProcess
+
+    /// `http://127.0.0.1:PORT` of Portcullis.
+    public var url: String { "http://127.0.0.1:\(gatewayPort)" }
+    /// `127.0.0.1:PORT` of Portcullis, for skopeo's `docker://` references.
+    public var host: String { "127.0.0.1:\(gatewayPort)" }
+    /// The registry's storage root (`…/docker/registry/v2` lives below it).
+    public var storage: String { directory + "/registry/data/docker/registry/v2" }
+    /// The registry's log.
+    public var registryLog: String { (try? String(contentsOfFile: directory + "/registry/registry.log", encoding: .utf8)) ?? "" }
+
+    /// Starts a registry and Portcullis.
+    /// - Parameters:
+    ///   - users: account → password, written with the real `htpasswd -B`.
+    ///   - rules: the YAML of the `rules:` list (one `- {…}` per line).
+    ///   - keyHint: `upstream.key_hint`.
+    ///   - registryTrustsOtherKey: wire the registry with a different certificate than the one Portcullis signs with.
+    public static func start(
+        users: [String: String], rules: String, keyHint: String = "x5c", registryTrustsOtherKey: Bool = false
+    ) async throws -> Deployment {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-it-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
+        let binary = try portcullisBinary()
+        _ = try Command(binary, ["keys", "generate", "--out", directory + "/keys"]).run().checked()
+
+        var htpasswd = ""
+        for (account, password) in users.sorted(by: { $0.key < $1.key }) {
+            htpasswd += try Command("htpasswd", ["-nbB", account, password]).run().checked().standardOutput
+                .trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
+        }
+        try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: directory + "/users.htpasswd"))
+
+        let registryPort = try freeLoopbackPort()
+        var gatewayPort = try freeLoopbackPort()
+        while gatewayPort == registryPort { gatewayPort = try freeLoopbackPort() }
+        let configuration = """
+            listen: 127.0.0.1:\(gatewayPort)
+            public_url: http://127.0.0.1:\(gatewayPort)
+            upstream:
+              url: http://127.0.0.1:\(registryPort)
+              registry_version: "2.8"
+              key_hint: \(keyHint)
+              service: registry
+              issuer: portcullis
+            token:
+              service: portcullis
+              issuer: portcullis
+              key: keys/token.key
+              certificate: keys/token.crt
+              lifetime: 300
+            users:
+              htpasswd: users.htpasswd
+            rules:
+            \(rules)
+            log:
+              level: info
+
+            """
+        let configurationPath = directory + "/portcullis.yaml"
+        try Data(configuration.utf8).write(to: URL(fileURLWithPath: configurationPath))
+        let wiring = try Command(binary, ["registry-config", "--config", configurationPath, "--out", directory + "/registry/trust"])
+            .run().checked()
+        var authBlock = wiring.standardOutput
+        if registryTrustsOtherKey {
+            _ = try Command(binary, ["keys", "generate", "--out", directory + "/otherkeys"]).run().checked()
+            authBlock = authBlock.replacingOccurrences(
+                of: directory + "/registry/trust/rootcertbundle.pem", with: directory + "/otherkeys/token.crt")
+        }
+        let registryConfiguration = """
+            version: 0.1
+            log:
+              level: info
+            storage:
+              filesystem:
+                rootdirectory: \(directory)/registry/data
+              delete:
+                enabled: true
+            http:
+              addr: 127.0.0.1:\(registryPort)
+              secret: integration-test-secret
+            \(authBlock)
+            """
+        try Data(registryConfiguration.utf8).write(to: URL(fileURLWithPath: directory + "/registry/config.yml"))
+
+        let registry = try startRegistry(directory: directory)
+        try await waitUntilAnswering("http://127.0.0.1:\(registryPort)/v2/")
+        let gateway = try ServiceProcess(binary, ["serve", "--config", configurationPath], logPath: directory + "/portcullis.log")
+        try await waitUntilAnswering("http://127.0.0.1:\(gatewayPort)/healthz")
+        return Deployment(
+            directory: directory, registryPort: registryPort, gatewayPort: gatewayPort, passwords: users, registry: registry,
+            gateway: gateway)
+    }
+
+    private init(directory: String, registryPort: Int, gatewayPort: Int, passwords: [String: String], registry: ServiceProcess, gateway: ServiceProcess) {
+        self.directory = directory
+        self.registryPort = registryPort
+        self.gatewayPort = gatewayPort
+        self.passwords = passwords
+        self.registryProcess = Mutex(registry)
+        self.gateway = gateway
+    }
+
+    private static func startRegistry(directory: String) throws -> ServiceProcess {
+        guard let registry = which("docker-registry") ?? (FileManager.default.isExecutableFile(atPath: "/usr/bin/docker-registry") ? "/usr/bin/docker-registry" : nil) else {
+            throw HarnessError("docker-registry is not installed: run scripts/setup")
+        }
+        return try ServiceProcess(
+            registry, ["serve", directory + "/registry/config.yml"], logPath: directory + "/registry/registry.log")
+    }
+
+    /// Stops the registry (Portcullis keeps running).
+    public func stopRegistry() {
+        registryProcess.withLock { $0 }?.stop()
+    }
+
+    /// Starts the registry again with the same configuration and port.
+    public func restartRegistry() async throws {
+        let registry = try Self.startRegistry(directory: directory)
+        registryProcess.withLock { $0 = registry }
+        try await waitUntilAnswering("http://127.0.0.1:\(registryPort)/v2/")
+    }
+
+    /// Stops both processes.
+    public func stop() {
+        gateway.stop()
+        stopRegistry()
+    }
+
+    /// `user:password` for skopeo's `--creds`.
+    public func credentials(_ account: String) -> String { "\(account):\(passwords[account] ?? "")" }
+
+    /// Runs skopeo with a timeout.
+    public func skopeo(_ arguments: [String]) throws -> CommandResult {
+        try Command("skopeo", arguments, timeout: .seconds(120)).run()
+    }
+
+    /// Runs curl against Portcullis; `path` is appended to ``url``.
+    public func curl(_ arguments: [String], path: String) throws -> CommandResult {
+        try Command("curl", ["-s", "--max-time", "120"] + arguments + [url + path], timeout: .seconds(150)).run()
+    }
+}
+
+/// The `portcullis` executable under test: `$PORTCULLIS_BIN`, or the debug build next to the package.
+public func portcullisBinary() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["PORTCULLIS_BIN"], FileManager.default.isExecutableFile(atPath: path) {
+        return path
+    }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    for candidate in [".build/debug/portcullis", ".build/x86_64-unknown-linux-gnu/debug/portcullis", ".build/aarch64-unknown-linux-gnu/debug/portcullis"] {
+        let path = root.appendingPathComponent(candidate).path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    throw HarnessError("portcullis binary not found: set PORTCULLIS_BIN or run swift build first")
+}
