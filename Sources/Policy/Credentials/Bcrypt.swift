@@ -22,6 +22,8 @@ public enum Bcrypt {
         guard isBcrypt(hash) else {
             throw PolicyError(.unsupportedHashKind, "not a bcrypt hash")
         }
+        // crypt_r reads a C string: a NUL would silently cut the password short.
+        guard !password.utf8.contains(0) else { return false }
         guard let computed = crypt(password: password, setting: hash) else { return false }
         return constantTimeEquals(Array(computed.utf8), Array(hash.utf8))
     }

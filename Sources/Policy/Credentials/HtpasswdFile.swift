@@ -20,9 +20,9 @@ public struct HtpasswdFile: Sendable, Equatable {
     ///   without `:` or with an empty account.
     public init(contents: String) throws {
         var lineNumber = 0
-        for rawLine in contents.split(separator: "\n", omittingEmptySubsequences: false) {
+        // `isNewline` covers "\n", "\r" and the single Character "\r\n".
+        for line in contents.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {

@@ -21,7 +21,7 @@ public struct NameTemplate: Sendable, CustomStringConvertible {
     ///   a regular expression that does not compile.
     public init(_ source: String) throws {
         self.source = source
-        self.isRegex = source.count >= 2 && source.hasPrefix("/") && source.hasSuffix("/")
+        self.isRegex = Pattern.isRegex(source)
         var parts: [Part] = []
         var remainder = Substring(source)
         while let start = remainder.range(of: "${") {
@@ -51,7 +51,7 @@ public struct NameTemplate: Sendable, CustomStringConvertible {
         } else {
             self.fixed = nil
             // Validate the shape once with placeholder stand-ins.
-            _ = try Pattern(Self.render(parts, account: "a", labelValue: { _ in "a" }, isRegex: isRegex))
+            _ = try Pattern(Self.render(parts, account: "a", labelValue: { _ in "a" }, isRegex: isRegex), isRegex: isRegex)
         }
     }
 
@@ -59,7 +59,7 @@ public struct NameTemplate: Sendable, CustomStringConvertible {
     public func matches(_ name: String, for identity: Identity) -> Bool {
         if let fixed { return fixed.matches(name) }
         for expansion in expansions(for: identity) {
-            if let pattern = try? Pattern(expansion), pattern.matches(name) { return true }
+            if let pattern = try? Pattern(expansion, isRegex: isRegex), pattern.matches(name) { return true }
         }
         return false
     }

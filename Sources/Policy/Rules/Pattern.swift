@@ -23,12 +23,24 @@ public struct Pattern: Sendable, CustomStringConvertible {
     /// Compiles a pattern.
     /// - Throws: ``PolicyError/Code/invalidRule`` for a regular expression that does not compile.
     public init(_ source: String) throws {
+        try self.init(source, isRegex: Self.isRegex(source))
+    }
+
+    /// Compiles `source` as a regex (`/…/`) or a glob as told, whatever its shape: placeholder
+    /// expansions must never switch a glob into a regular expression.
+    init(_ source: String, isRegex: Bool) throws {
         self.source = source
-        if source.count >= 2, source.hasPrefix("/"), source.hasSuffix("/") {
-            self.storage = .regex(try CompiledRegex(String(source.dropFirst().dropLast())))
+        if isRegex {
+            let body = Self.isRegex(source) ? String(source.dropFirst().dropLast()) : source
+            self.storage = .regex(try CompiledRegex(body))
         } else {
             self.storage = .glob(Self.tokens(glob: source))
         }
+    }
+
+    /// Whether `source` is written as a regular expression.
+    static func isRegex(_ source: String) -> Bool {
+        source.count >= 2 && source.hasPrefix("/") && source.hasSuffix("/")
     }
 
     /// Whether the whole of `text` matches.

@@ -67,9 +67,12 @@ public enum PublicKeyMaterial: Sendable, Equatable {
         }
     }
 
-    /// The DER SubjectPublicKeyInfo.
+    /// The DER SubjectPublicKeyInfo (algorithm identifier and key), as libtrust hashes it.
     public var subjectPublicKeyInfo: [UInt8] {
-        Array(certificatePublicKey.subjectPublicKeyInfoBytes)
+        var serializer = DER.Serializer()
+        // Serializing a well-formed key cannot fail.
+        try! serializer.serialize(certificatePublicKey)
+        return serializer.serializedBytes
     }
 
     /// The JWS algorithms this key can verify.
