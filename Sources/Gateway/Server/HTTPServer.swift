@@ -88,6 +88,8 @@ struct HTTPServer: Sendable {
                     case .streaming:
                         // A consumer that stopped early may still hold the body: never read after it.
                         if stream.bodyConsumerStarted { return }
+                        // A client waiting for 100 Continue will not send the body it announced.
+                        if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) { return }
                         if await !stream.discardBody(limit: drainLimit) { return }
                     }
                 }
