@@ -205,12 +205,12 @@ struct TokenVerifierTests {
     // MARK: Accepted
 
     @Test("the verifier accepts its own tokens by kid, by jwks kid and by x5c leaf", arguments: MintCase.all)
-    func acceptsOwnTokens(_ mint: MintCase) throws {
+    func acceptsOwnTokens(_ mint: MintCase) async throws {
         let key = try PolicyFixtures.key(mint.key)
         let hint: KeyHint = mint.key == .rs256 && mint.hint == .jwks(kid: "some-kid") ? .jwks(kid: "some-kid-rsa") : mint.hint
         let claims = try TokenFixtures.claims()
         let token = try TokenMinter(key: key.signingKey, hint: hint).mint(claims)
-        let verified = try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
+        let verified = try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
         #expect(verified == claims)
         #expect(verified.scopes == claims.scopes)
     }
@@ -218,29 +218,29 @@ struct TokenVerifierTests {
     @Test("a token is accepted up to 60 s after exp and up to 60 s before nbf", arguments: [
         -60, -1, 0, 150, TokenFixtures.lifetime, TokenFixtures.lifetime + 59,
     ])
-    func acceptedWithinLeeway(_ offset: Int) throws {
+    func acceptedWithinLeeway(_ offset: Int) async throws {
         let token = try TokenFixtures.es256Token()
-        #expect(throws: Never.self) { try TokenFixtures.verifier().verify(token, now: TokenFixtures.at(offset)) }
+        await #expect(throws: Never.self) { try await TokenFixtures.verifier().verify(token, now: TokenFixtures.at(offset)) }
     }
 
     @Test("a hand-signed token with an audience list containing ours is accepted")
-    func audienceListAccepted() throws {
+    func audienceListAccepted() async throws {
         let key = try PolicyFixtures.key(.es256)
         let token = try IndependentJOSE.sign(
             header: #"{"alg":"ES256","typ":"JWT","kid":"\#(key.signingKey.identifiers.libtrust)"}"#,
             payload: TokenFixtures.payloadText(audience: #"["other","\#(PolicyFixtures.audience)"]"#),
             algorithm: "ES256", privateKeyPEM: key.privateKeyPEM)
-        let claims = try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
+        let claims = try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
         #expect(claims.aud.value == ["other", PolicyFixtures.audience])
     }
 
     @Test("an RSA key may sign RS384 and RS512 too (hand-signed tokens)", arguments: ["RS256", "RS384", "RS512"])
-    func rsaAlgorithms(_ algorithm: String) throws {
+    func rsaAlgorithms(_ algorithm: String) async throws {
         let key = try PolicyFixtures.key(.rs256)
         let token = try IndependentJOSE.sign(
             header: #"{"alg":"\#(algorithm)","typ":"JWT","kid":"\#(key.signingKey.identifiers.rfc7638)"}"#,
             payload: TokenFixtures.payloadText(), algorithm: algorithm, privateKeyPEM: key.privateKeyPEM)
-        #expect(throws: Never.self) { try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
+        await #expect(throws: Never.self) { try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
     }
 
     // MARK: Refused
@@ -248,93 +248,93 @@ struct TokenVerifierTests {
     @Test("a token past exp + 60 s, or before nbf − 60 s, is refused", arguments: [
         -61, -3600, TokenFixtures.lifetime + 61, 86_400,
     ])
-    func refusedOutsideLeeway(_ offset: Int) throws {
+    func refusedOutsideLeeway(_ offset: Int) async throws {
         let token = try TokenFixtures.es256Token()
         let reason = offset < 0 ? "not valid before" : "expired"
-        expectPolicyError(.invalidToken, messageContains: [reason]) {
-            try TokenFixtures.verifier().verify(token, now: TokenFixtures.at(offset))
+        await expectPolicyError(.invalidToken, messageContains: [reason]) {
+            try await TokenFixtures.verifier().verify(token, now: TokenFixtures.at(offset))
         }
     }
 
     @Test("a token with alg none is refused")
-    func algNoneRefused() throws {
+    func algNoneRefused() async throws {
         let kid = try PolicyFixtures.key(.es256).signingKey.identifiers.libtrust
         let header = PolicyFixtures.base64URL(Array(#"{"alg":"none","typ":"JWT","kid":"\#(kid)"}"#.utf8))
         let payload = PolicyFixtures.base64URL(Array(TokenFixtures.payloadText().utf8))
         for token in ["\(header).\(payload).", "\(header).\(payload).AAAA"] {
-            expectPolicyError(.invalidToken, messageContains: ["none"]) {
-                try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
+            await expectPolicyError(.invalidToken, messageContains: ["none"]) {
+                try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
             }
         }
     }
 
     @Test("HS256 keyed with the public key's PEM (the classic algorithm-confusion forgery) is refused")
-    func hmacWithPublicKeyRefused() throws {
+    func hmacWithPublicKeyRefused() async throws {
         let key = try PolicyFixtures.key(.es256)
         let secret = try key.publicKeyPEM()
         for kid in [key.signingKey.identifiers.libtrust, "some-kid"] {
             let token = try IndependentJOSE.sign(
                 header: #"{"alg":"HS256","typ":"JWT","kid":"\#(kid)"}"#, payload: TokenFixtures.payloadText(),
                 algorithm: "HS256", hmacSecret: secret)
-            expectPolicyError(.invalidToken, messageContains: ["HS256"]) {
-                try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
+            await expectPolicyError(.invalidToken, messageContains: ["HS256"]) {
+                try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
             }
         }
     }
 
     @Test("a valid signature from an untrusted key is refused, by kid and by x5c")
-    func unknownKeyRefused() throws {
+    func unknownKeyRefused() async throws {
         let stranger = try PolicyFixtures.otherES256Key().signingKey
         for hint in [KeyHint.kid(.v2_8), .kid(.v3_1), .x5c] {
             let token = try TokenMinter(key: stranger, hint: hint).mint(try TokenFixtures.claims())
-            expectPolicyError(.invalidToken, messageContains: [hint == .x5c ? "certificate" : "names no trusted key"]) {
-                try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
+            await expectPolicyError(.invalidToken, messageContains: [hint == .x5c ? "certificate" : "names no trusted key"]) {
+                try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
             }
         }
     }
 
     @Test("a kid naming a trusted key does not make another key's signature valid")
-    func kidNamingAnotherKeyRefused() throws {
+    func kidNamingAnotherKeyRefused() async throws {
         let stranger = try PolicyFixtures.otherES256Key().signingKey
         let trusted = try PolicyFixtures.key(.es256).signingKey.identifiers
         for kid in [trusted.libtrust, trusted.rfc7638, "some-kid"] {
             let token = try TokenMinter(key: stranger, hint: .jwks(kid: kid)).mint(try TokenFixtures.claims())
-            expectPolicyError(.invalidToken, messageContains: ["signature"]) {
-                try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
+            await expectPolicyError(.invalidToken, messageContains: ["signature"]) {
+                try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
             }
         }
         // An EC signature announced with the RSA key's kid fails on the algorithm already.
         let rsaKid = try PolicyFixtures.key(.rs256).signingKey.identifiers.libtrust
         let crossed = try TokenMinter(key: stranger, hint: .jwks(kid: rsaKid)).mint(try TokenFixtures.claims())
-        expectPolicyError(.invalidToken, messageContains: ["ES256"]) {
-            try TokenFixtures.verifier().verify(crossed, now: PolicyFixtures.now)
+        await expectPolicyError(.invalidToken, messageContains: ["ES256"]) {
+            try await TokenFixtures.verifier().verify(crossed, now: PolicyFixtures.now)
         }
     }
 
     @Test("a token whose x5c names another certificate than the key's own is refused")
-    func x5cOfOtherCertificateRefused() throws {
+    func x5cOfOtherCertificateRefused() async throws {
         let own = try PolicyFixtures.key(.es256)
         let other = try PolicyFixtures.otherES256Key()
         let otherLeaf = Data(try #require(other.signingKey.leafDER)).base64EncodedString()
         let token = try IndependentJOSE.sign(
             header: #"{"alg":"ES256","typ":"JWT","x5c":["\#(otherLeaf)"]}"#, payload: TokenFixtures.payloadText(),
             algorithm: "ES256", privateKeyPEM: own.privateKeyPEM)
-        expectPolicyError(.invalidToken) { try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
+        await expectPolicyError(.invalidToken) { try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
         let garbage = try IndependentJOSE.sign(
             header: #"{"alg":"ES256","typ":"JWT","x5c":["***"]}"#, payload: TokenFixtures.payloadText(),
             algorithm: "ES256", privateKeyPEM: own.privateKeyPEM)
-        expectPolicyError(.invalidToken) { try TokenFixtures.verifier().verify(garbage, now: PolicyFixtures.now) }
+        await expectPolicyError(.invalidToken) { try await TokenFixtures.verifier().verify(garbage, now: PolicyFixtures.now) }
     }
 
     @Test("wrong iss or aud is refused", arguments: [
         ("iss", "someone-else"), ("aud", "another-registry"),
     ])
-    func wrongIssuerOrAudienceRefused(_ claim: String, _ value: String) throws {
+    func wrongIssuerOrAudienceRefused(_ claim: String, _ value: String) async throws {
         let claims =
             claim == "iss" ? try TokenFixtures.claims(issuer: value) : try TokenFixtures.claims(audience: value)
         let token = try TokenFixtures.es256Token(claims)
-        expectPolicyError(.invalidToken, messageContains: [claim, value]) {
-            try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
+        await expectPolicyError(.invalidToken, messageContains: [claim, value]) {
+            try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now)
         }
     }
 
@@ -342,7 +342,7 @@ struct TokenVerifierTests {
         "truncated signature", "one byte short", "no signature", "two parts", "four parts", "empty", "dots",
         "garbage", "padded base64", "header not JSON", "tampered payload",
     ])
-    func malformedRefused(_ kind: String) throws {
+    func malformedRefused(_ kind: String) async throws {
         let token = try TokenFixtures.es256Token()
         let parts = token.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         let candidate: String =
@@ -359,35 +359,35 @@ struct TokenVerifierTests {
             case "header not JSON": PolicyFixtures.base64URL(Array("not json".utf8)) + "." + parts[1] + "." + parts[2]
             default: parts[0] + "." + PolicyFixtures.base64URL(Array(TokenFixtures.payloadText(issuer: "x").utf8)) + "." + parts[2]
             }
-        expectPolicyError(.invalidToken) { try TokenFixtures.verifier().verify(candidate, now: PolicyFixtures.now) }
+        await expectPolicyError(.invalidToken) { try await TokenFixtures.verifier().verify(candidate, now: PolicyFixtures.now) }
     }
 
     @Test("an oversized token is refused before parsing, even with a valid signature")
-    func oversizedRefused() throws {
+    func oversizedRefused() async throws {
         let huge = try TokenFixtures.es256Token(try TokenFixtures.claims(id: String(repeating: "x", count: 20_000)))
         #expect(huge.utf8.count > 16 * 1024)
-        expectPolicyError(.invalidToken, messageContains: ["\(huge.utf8.count) bytes"]) {
-            try TokenFixtures.verifier().verify(huge, now: PolicyFixtures.now)
+        await expectPolicyError(.invalidToken, messageContains: ["\(huge.utf8.count) bytes"]) {
+            try await TokenFixtures.verifier().verify(huge, now: PolicyFixtures.now)
         }
         // The limit is a parameter: a normal token passes the default and fails a tiny limit.
         let normal = try TokenFixtures.es256Token()
-        #expect(throws: Never.self) { try TokenFixtures.verifier().verify(normal, now: PolicyFixtures.now) }
-        expectPolicyError(.invalidToken) {
-            try TokenFixtures.verifier(maximumTokenSize: normal.utf8.count - 1).verify(normal, now: PolicyFixtures.now)
+        await #expect(throws: Never.self) { try await TokenFixtures.verifier().verify(normal, now: PolicyFixtures.now) }
+        await expectPolicyError(.invalidToken) {
+            try await TokenFixtures.verifier(maximumTokenSize: normal.utf8.count - 1).verify(normal, now: PolicyFixtures.now)
         }
-        #expect(throws: Never.self) {
-            try TokenFixtures.verifier(maximumTokenSize: normal.utf8.count).verify(normal, now: PolicyFixtures.now)
+        await #expect(throws: Never.self) {
+            try await TokenFixtures.verifier(maximumTokenSize: normal.utf8.count).verify(normal, now: PolicyFixtures.now)
         }
     }
 
     @Test("hand-signed control: the same header without duplicates is accepted")
-    func handSignedControlAccepted() throws {
+    func handSignedControlAccepted() async throws {
         let key = try PolicyFixtures.key(.es256)
         let kid = key.signingKey.identifiers.libtrust
         let token = try IndependentJOSE.sign(
             header: #"{"alg":"ES256","typ":"JWT","kid":"\#(kid)"}"#, payload: TokenFixtures.payloadText(),
             algorithm: "ES256", privateKeyPEM: key.privateKeyPEM)
-        #expect(throws: Never.self) { try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
+        await #expect(throws: Never.self) { try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
     }
 
     @Test("a correctly signed token with duplicated header members is refused", arguments: [
@@ -398,12 +398,12 @@ struct TokenVerifierTests {
         #"{"alg":"ES256","typ":"JWT","typ":"JWT","kid":"KID"}"#,
         #"{"alg":"ES256","typ":"JWT","kid":"KID","k\u0069d":"KID"}"#,
     ])
-    func duplicateHeaderMembersRefused(_ headerTemplate: String) throws {
+    func duplicateHeaderMembersRefused(_ headerTemplate: String) async throws {
         let key = try PolicyFixtures.key(.es256)
         let header = headerTemplate.replacingOccurrences(of: "KID", with: key.signingKey.identifiers.libtrust)
         let token = try IndependentJOSE.sign(
             header: header, payload: TokenFixtures.payloadText(), algorithm: "ES256", privateKeyPEM: key.privateKeyPEM)
-        expectPolicyError(.invalidToken) { try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
+        await expectPolicyError(.invalidToken) { try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
     }
 
     @Test("correctly signed tokens with a crit member, no key member, or broken claims are refused", arguments: [
@@ -416,11 +416,11 @@ struct TokenVerifierTests {
         ("claims not JSON", #"{"alg":"ES256","typ":"JWT","kid":"KID"}"#, "not json"),
         ("audience list without ours", #"{"alg":"ES256","typ":"JWT","kid":"KID"}"#, TokenFixtures.payloadText(audience: #"["a","b"]"#)),
     ] as [(String, String, String)])
-    func malformedSignedTokensRefused(_ label: String, _ headerTemplate: String, _ payload: String) throws {
+    func malformedSignedTokensRefused(_ label: String, _ headerTemplate: String, _ payload: String) async throws {
         let key = try PolicyFixtures.key(.es256)
         let header = headerTemplate.replacingOccurrences(of: "KID", with: key.signingKey.identifiers.libtrust)
         let token = try IndependentJOSE.sign(header: header, payload: payload, algorithm: "ES256", privateKeyPEM: key.privateKeyPEM)
-        expectPolicyError(.invalidToken) { try TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
+        await expectPolicyError(.invalidToken) { try await TokenFixtures.verifier().verify(token, now: PolicyFixtures.now) }
     }
 
     @Test("TrustedKey always answers to the key's libtrust, RFC 7638 and 3.1 ids, plus any extra ids")
@@ -433,11 +433,11 @@ struct TokenVerifierTests {
     }
 
     @Test("a verifier with no keys refuses everything")
-    func noKeysRefuseEverything() throws {
+    func noKeysRefuseEverything() async throws {
         let verifier = TokenVerifier(issuer: PolicyFixtures.issuer, audience: PolicyFixtures.audience, keys: [])
         for hint in [KeyHint.x5c, .kid(.v2_8)] {
             let token = try TokenFixtures.es256Token(hint: hint)
-            expectPolicyError(.invalidToken) { try verifier.verify(token, now: PolicyFixtures.now) }
+            await expectPolicyError(.invalidToken) { try await verifier.verify(token, now: PolicyFixtures.now) }
         }
     }
 }

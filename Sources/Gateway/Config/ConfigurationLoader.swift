@@ -111,7 +111,7 @@ enum ConfigurationLoader {
         mutating func read(_ root: Node, path: String) -> GatewayConfiguration? {
             guard
                 let top = mapping(
-                    root, "", allowed: ["listen", "public_url", "upstream", "token", "users", "rules", "log"])
+                    root, "", allowed: ["listen", "public_url", "upstream", "token", "users", "issuers", "readiness", "rules", "log"])
             else { return nil }
 
             var listen: GatewayConfiguration.ListenAddress?
@@ -192,6 +192,22 @@ enum ConfigurationLoader {
                 htpasswd = self.path(section["htpasswd"], "users.htpasswd")
             }
 
+            var issuers: [GatewayConfiguration.ExternalIssuer] = []
+            if let node = top["issuers"] {
+                if let sequence = node.sequence {
+                    for (index, item) in sequence.enumerated() {
+                        if let issuer = readIssuer(item, "issuers[\(index)]") { issuers.append(issuer) }
+                    }
+                } else {
+                    problem("issuers", "must be a list of issuers")
+                }
+            }
+
+            var readinessInterval = 10
+            if let section = mapping(top["readiness"], "readiness", allowed: ["interval"]) {
+                readinessInterval = integer(section["interval"], "readiness.interval", range: 1...3600) ?? 10
+            }
+
             var rules: [Rule] = []
             var ruleSources: [String] = []
             if let node = top["rules"] {
@@ -223,7 +239,54 @@ enum ConfigurationLoader {
             guard let listen, let publicURL, let upstream, let token else { return nil }
             return GatewayConfiguration(
                 listen: listen, publicURL: publicURL, upstream: upstream, token: token, htpasswd: htpasswd,
-                rules: rules, ruleSources: ruleSources, logLevel: level, sourcePath: path)
+                issuers: issuers, readinessInterval: readinessInterval, rules: rules, ruleSources: ruleSources, logLevel: level,
+                sourcePath: path)
+        }
+
+        mutating func stringList(_ node: Node?, _ keyPath: String) -> [String]? {
+            guard let node else { return nil }
+            if let scalar = node.scalar { return [scalar.string] }
+            guard let sequence = node.sequence else {
+                problem(keyPath, "must be a list of strings")
+                return nil
+            }
+            var result: [String] = []
+            for item in sequence {
+                guard let text = item.string else {
+                    problem(keyPath, "must be a list of strings")
+                    return nil
+                }
+                result.append(text)
+            }
+            return result
+        }
+
+        mutating func readIssuer(_ node: Node, _ keyPath: String) -> GatewayConfiguration.ExternalIssuer? {
+            guard
+                let section = mapping(
+                    node, keyPath, allowed: ["issuer", "audiences", "certificates", "public_keys", "jwks", "trust_access_claim"])
+            else { return nil }
+            let issuer = string(section["issuer"], "\(keyPath).issuer", required: true)
+            let audiences = stringList(section["audiences"], "\(keyPath).audiences") ?? []
+            if audiences.isEmpty { problem("\(keyPath).audiences", "is required: the aud values this issuer's tokens carry") }
+            let certificates = (stringList(section["certificates"], "\(keyPath).certificates") ?? []).enumerated().compactMap {
+                path(Node($0.element), "\(keyPath).certificates[\($0.offset)]")
+            }
+            let publicKeys = (stringList(section["public_keys"], "\(keyPath).public_keys") ?? []).enumerated().compactMap {
+                path(Node($0.element), "\(keyPath).public_keys[\($0.offset)]")
+            }
+            let jwks = path(section["jwks"], "\(keyPath).jwks")
+            if certificates.isEmpty && publicKeys.isEmpty && jwks == nil {
+                problem(keyPath, "needs trust material: certificates, public_keys and/or jwks")
+            }
+            var trust = false
+            if let flag = section["trust_access_claim"] {
+                if let value = flag.bool { trust = value } else { problem("\(keyPath).trust_access_claim", "must be true or false") }
+            }
+            guard let issuer else { return nil }
+            return GatewayConfiguration.ExternalIssuer(
+                issuer: issuer, audiences: audiences, certificates: certificates, publicKeys: publicKeys, jwks: jwks,
+                trustAccessClaim: trust)
         }
 
         mutating func readRule(_ node: Node, _ keyPath: String) -> Rule? {

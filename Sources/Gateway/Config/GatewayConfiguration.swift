@@ -51,12 +51,32 @@ struct GatewayConfiguration: Sendable {
         var realm: String?
     }
 
+    /// An external token issuer whose tokens clients may present (migration shim).
+    struct ExternalIssuer: Sendable {
+        /// The `iss` value.
+        var issuer: String
+        /// The `aud` values accepted.
+        var audiences: [String]
+        /// PEM certificate files: trusted as keys and as `x5c` chain anchors.
+        var certificates: [String] = []
+        /// PEM public key files.
+        var publicKeys: [String] = []
+        /// A JWKS file; each key is trusted under its `kid`.
+        var jwks: String?
+        /// Take the token's `access` claim as is instead of intersecting it with the rules.
+        var trustAccessClaim = false
+    }
+
     var listen: ListenAddress
     var publicURL: PublicURL
     var upstream: Upstream
     var token: Token
     /// Path of the htpasswd file, if users log in with passwords.
     var htpasswd: String?
+    /// External issuers.
+    var issuers: [ExternalIssuer] = []
+    /// Seconds between readiness checks against the registry.
+    var readinessInterval: Int = 10
     /// The rule list in order.
     var rules: [Rule]
     /// The rule list as written, for explanations.

@@ -1,5 +1,7 @@
 import Foundation
 import Policy
+import SwiftASN1
+import X509
 
 /// The configuration turned into the Policy values requests are decided with.
 ///
@@ -13,8 +15,8 @@ struct GatewayState: Sendable {
     let signingKey: SigningKey
     /// Mints tokens for Portcullis's own clients (announced by RFC 7638 `kid`).
     let clientMinter: TokenMinter
-    /// Verifies tokens presented by clients.
-    let clientVerifier: TokenVerifier
+    /// Verifies tokens presented by clients: Portcullis's own and those of external issuers.
+    let trustedIssuers: TrustedIssuers
     /// Mints tokens for the registry in the pinned version's format.
     let upstreamMinter: TokenMinter
     /// Upstream tokens minted with ``upstreamMinter``; a new state starts with an empty cache.
@@ -71,6 +73,55 @@ struct GatewayState: Sendable {
             }
         }
 
+        var issuers: [TrustedIssuers.Issuer] = []
+        for (index, external) in configuration.issuers.enumerated() {
+            let keyPath = "issuers[\(index)]"
+            var keys: [TrustedKey] = []
+            var roots: [Certificate] = []
+            for (position, path) in external.certificates.enumerated() {
+                guard let text = read(path, "\(keyPath).certificates[\(position)]") else { continue }
+                do {
+                    for document in try PEMDocument.parseMultiple(pemString: text) where document.discriminator == "CERTIFICATE" {
+                        let certificate = try Certificate(derEncoded: document.derBytes)
+                        roots.append(certificate)
+                        keys.append(TrustedKey(publicKey: try PublicKeyMaterial(certificate.publicKey), certificateDER: document.derBytes))
+                    }
+                } catch let error as PolicyError {
+                    problem("\(keyPath).certificates[\(position)]", "\(path): \(error.message)")
+                } catch {
+                    problem("\(keyPath).certificates[\(position)]", "\(path): not a PEM certificate (\(error))")
+                }
+            }
+            for (position, path) in external.publicKeys.enumerated() {
+                guard let text = read(path, "\(keyPath).public_keys[\(position)]") else { continue }
+                do {
+                    keys.append(TrustedKey(publicKey: try PublicKeyMaterial(pem: text)))
+                } catch let error as PolicyError {
+                    problem("\(keyPath).public_keys[\(position)]", "\(path): \(error.message)")
+                } catch {
+                    problem("\(keyPath).public_keys[\(position)]", "\(path): \(error)")
+                }
+            }
+            if let path = external.jwks, let text = read(path, "\(keyPath).jwks") {
+                do {
+                    for (kid, key) in try PublicKeyMaterial.parseJSONWebKeySet(Array(text.utf8)) {
+                        keys.append(TrustedKey(publicKey: key, keyIDs: kid.map { [$0] } ?? []))
+                    }
+                } catch let error as PolicyError {
+                    problem("\(keyPath).jwks", "\(path): \(error.message)")
+                } catch {
+                    problem("\(keyPath).jwks", "\(path): \(error)")
+                }
+            }
+            if external.issuer == configuration.token.issuer {
+                problem("\(keyPath).issuer", "\"\(external.issuer)\" is Portcullis's own token.issuer")
+            }
+            issuers.append(
+                TrustedIssuers.Issuer(
+                    verifier: TokenVerifier(issuer: external.issuer, audiences: Set(external.audiences), keys: keys, trustedRoots: roots),
+                    trustAccessClaim: external.trustAccessClaim))
+        }
+
         guard problems.isEmpty, let signingKey, let clientMinter, let upstreamMinter else {
             throw ConfigurationErrors(file: configuration.sourcePath, problems: problems)
         }
@@ -80,8 +131,13 @@ struct GatewayState: Sendable {
             credentials: credentials,
             signingKey: signingKey,
             clientMinter: clientMinter,
-            clientVerifier: TokenVerifier(
-                issuer: configuration.token.issuer, audience: configuration.token.service, keys: [TrustedKey(signingKey)]),
+            trustedIssuers: TrustedIssuers(
+                [
+                    TrustedIssuers.Issuer(
+                        verifier: TokenVerifier(
+                            issuer: configuration.token.issuer, audience: configuration.token.service, keys: [TrustedKey(signingKey)]),
+                        trustAccessClaim: true, isPortcullis: true)
+                ] + issuers),
             upstreamMinter: upstreamMinter
         )
     }

@@ -56,8 +56,9 @@ struct ProxyHandler: Sendable {
             return
         case .bearer(let token):
             let claims: TokenClaims
+            let issuer: TrustedIssuers.Issuer
             do {
-                claims = try state.clientVerifier.verify(token, now: now)
+                (claims, issuer) = try await state.trustedIssuers.verify(token, now: now)
             } catch let error as PolicyError {
                 log.outcome = "refused: \(error.message)"
                 logger.warning("token rejected", metadata: log.metadata)
@@ -66,12 +67,18 @@ struct ProxyHandler: Sendable {
             }
             account = claims.sub.value
             log.account = account
+            if !issuer.isPortcullis { log.issuer = issuer.verifier.issuer }
             let granted = claims.scopes
-            let missing = scopes.filter { needed in
+            var missing = scopes.filter { needed in
                 !granted.contains { $0.resource == needed.resource && $0.actions.satisfies(needed.actions) }
             }
+            if !issuer.trustAccessClaim {
+                // An external token grants its access claim ∩ Portcullis's rules for its subject.
+                let grant = state.rules.grant(scopes, to: Identity(account: account, kind: .user))
+                missing += grant.missing.filter { !missing.contains($0) }
+            }
             guard missing.isEmpty else {
-                log.outcome = "denied: token lacks \(missing.map(\.description).joined(separator: " "))"
+                log.outcome = "denied: \(issuer.isPortcullis ? "token" : "token or rules") lack \(missing.map(\.description).joined(separator: " "))"
                 logger.warning("insufficient scope", metadata: log.metadata)
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .insufficientScope), writer: writer, message: "access to the resource is denied", scopes: scopes)
                 return
@@ -209,6 +216,7 @@ struct RequestLog {
     var method: String
     var path: String
     var account: String?
+    var issuer: String?
     var outcome: String?
     var status: Int?
     var upstreamStatus: Int?
@@ -218,6 +226,7 @@ struct RequestLog {
     var metadata: Logger.Metadata {
         var metadata: Logger.Metadata = ["request": "\(id)", "method": "\(method)", "path": "\(path)"]
         if let account { metadata["account"] = "\(account)" }
+        if let issuer { metadata["issuer"] = "\(issuer)" }
         if let outcome { metadata["outcome"] = "\(outcome)" }
         if let status { metadata["status"] = "\(status)" }
         if let upstreamStatus { metadata["upstream_status"] = "\(upstreamStatus)" }
