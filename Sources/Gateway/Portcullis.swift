@@ -7,7 +7,8 @@ struct Portcullis: AsyncParsableCommand {
         commandName: "portcullis",
         abstract: "An authenticating reverse proxy and token server in front of a Docker/OCI registry.",
         subcommands: [
-            ServeCommand.self, CheckConfigCommand.self, KeysCommand.self, RegistryConfigCommand.self, DemoCommand.self,
+            ServeCommand.self, CheckConfigCommand.self, KeysCommand.self, RegistryConfigCommand.self, TokenCommand.self,
+            DoctorCommand.self, DemoCommand.self,
         ]
     )
 }

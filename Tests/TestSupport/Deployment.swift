@@ -33,7 +33,8 @@ public final class Deployment: Sendable {
     ///   - keyHint: `upstream.key_hint`.
     ///   - registryTrustsOtherKey: wire the registry with a different certificate than the one Portcullis signs with.
     public static func start(
-        users: [String: String], rules: String, keyHint: String = "x5c", registryTrustsOtherKey: Bool = false
+        users: [String: String], rules: String, keyHint: String = "x5c", registryTrustsOtherKey: Bool = false,
+        extraConfiguration: String = ""
     ) async throws -> Deployment {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
@@ -67,6 +68,9 @@ public final class Deployment: Sendable {
               lifetime: 300
             users:
               htpasswd: users.htpasswd
+            readiness:
+              interval: 1
+            \(extraConfiguration)
             rules:
             \(rules)
             log:
@@ -77,9 +81,24 @@ public final class Deployment: Sendable {
         try Data(configuration.utf8).write(to: URL(fileURLWithPath: configurationPath))
         let wiring = try Command(binary, ["registry-config", "--config", configurationPath, "--out", directory + "/registry/trust"])
             .run().checked()
-        var authBlock = wiring.standardOutput
-        if registryTrustsOtherKey {
-            _ = try Command(binary, ["keys", "generate", "--out", directory + "/otherkeys"]).run().checked()
+        _ = try Command(binary, ["keys", "generate", "--out", directory + "/otherkeys"]).run().checked()
+        try Data(wiring.standardOutput.utf8).write(to: URL(fileURLWithPath: directory + "/registry/auth-block.yml"))
+        try writeRegistryConfiguration(directory: directory, registryPort: registryPort, trustingOtherKey: registryTrustsOtherKey)
+
+        let registry = try startRegistry(directory: directory)
+        try await waitUntilAnswering("http://127.0.0.1:\(registryPort)/v2/")
+        let gateway = try ServiceProcess(binary, ["serve", "--config", configurationPath], logPath: directory + "/portcullis.log")
+        try await waitUntilAnswering("http://127.0.0.1:\(gatewayPort)/healthz")
+        return Deployment(
+            directory: directory, registryPort: registryPort, gatewayPort: gatewayPort, passwords: users, registry: registry,
+            gateway: gateway)
+    }
+
+    /// Writes the registry's config.yml from the `auth:` block `registry-config` printed, optionally
+    /// pointing its rootcertbundle at a certificate Portcullis does not sign with.
+    private static func writeRegistryConfiguration(directory: String, registryPort: Int, trustingOtherKey: Bool) throws {
+        var authBlock = try String(contentsOfFile: directory + "/registry/auth-block.yml", encoding: .utf8)
+        if trustingOtherKey {
             authBlock = authBlock.replacingOccurrences(
                 of: directory + "/registry/trust/rootcertbundle.pem", with: directory + "/otherkeys/token.crt")
         }
@@ -98,15 +117,17 @@ public final class Deployment: Sendable {
             \(authBlock)
             """
         try Data(registryConfiguration.utf8).write(to: URL(fileURLWithPath: directory + "/registry/config.yml"))
-
-        let registry = try startRegistry(directory: directory)
-        try await waitUntilAnswering("http://127.0.0.1:\(registryPort)/v2/")
-        let gateway = try ServiceProcess(binary, ["serve", "--config", configurationPath], logPath: directory + "/portcullis.log")
-        try await waitUntilAnswering("http://127.0.0.1:\(gatewayPort)/healthz")
-        return Deployment(
-            directory: directory, registryPort: registryPort, gatewayPort: gatewayPort, passwords: users, registry: registry,
-            gateway: gateway)
     }
+
+    /// Restarts the registry trusting Portcullis's certificate, or another one.
+    public func rewireRegistry(trustingOtherKey: Bool) async throws {
+        stopRegistry()
+        try Self.writeRegistryConfiguration(directory: directory, registryPort: registryPort, trustingOtherKey: trustingOtherKey)
+        try await restartRegistry()
+    }
+
+    /// The configuration file Portcullis runs with.
+    public var configurationPath: String { directory + "/portcullis.yaml" }
 
     private init(directory: String, registryPort: Int, gatewayPort: Int, passwords: [String: String], registry: ServiceProcess, gateway: ServiceProcess) {
         self.directory = directory

@@ -29,9 +29,11 @@ enum GatewayRunner {
         let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientConfiguration)
         let holder = StateHolder(state)
         let cache = CredentialCache()
+        let readiness = Readiness()
         let router = GatewayRouter(
             tokenEndpoint: TokenEndpoint(state: holder, cache: cache, logger: logger),
-            proxy: ProxyHandler(state: holder, cache: cache, client: client, logger: logger)
+            proxy: ProxyHandler(state: holder, cache: cache, client: client, logger: logger),
+            readiness: readiness
         )
         let server = HTTPServer(host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger)
         logger.notice(
@@ -42,7 +44,10 @@ enum GatewayRunner {
                 "rules": "\(configuration.rules.count)",
             ])
         do {
-            try await server.run(onListening: onListening)
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await readiness.run(state: holder, client: client, logger: logger) }
+                try await server.run(onListening: onListening)
+            }
         } catch is CancellationError {
         } catch {
             try? await client.shutdown()

@@ -157,6 +157,7 @@ struct ProxyHandler: Sendable {
                 "the registry rejected the token Portcullis minted: check that its auth.token issuer and service match upstream.issuer and upstream.service and that its rootcertbundle (or jwks) trusts Portcullis's key",
                 metadata: log.metadata.merging([
                     "registry_challenge": "\(registryChallenge)", "key_hint": "\(state.upstreamMinter.hint)",
+                    "key_id": "\(state.upstreamMinter.announcedKeyID)", "registry_version": "\(upstream.registryVersion)",
                     "upstream_issuer": "\(upstream.issuer)", "upstream_service": "\(upstream.service)",
                 ]) { $1 })
             writer.closeConnection = request.hasBody && request.body.stream.bodyState != .finished

@@ -4,13 +4,19 @@ import NIOHTTP1
 struct GatewayRouter: RequestHandler {
     let tokenEndpoint: TokenEndpoint
     let proxy: ProxyHandler
+    let readiness: Readiness
 
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
         switch request.path {
         case "/token":
             try await tokenEndpoint.handle(request, writer: writer)
-        case "/healthz", "/readyz":
+        case "/healthz":
             try await writer.respond(status: .ok, body: Array("ok\n".utf8), contentType: "text/plain")
+        case "/readyz":
+            let (ready, reason) = readiness.current
+            try await writer.respond(
+                status: ready ? .ok : .serviceUnavailable, body: Array("\(ready ? "ready" : "not ready"): \(reason)\n".utf8),
+                contentType: "text/plain")
         default:
             if request.path == "/v2" || request.path.hasPrefix("/v2/") {
                 try await proxy.handle(request, writer: writer)

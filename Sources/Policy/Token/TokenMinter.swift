@@ -60,6 +60,12 @@ public struct TokenMinter: Sendable {
         }
     }
 
+    /// The key id the header announces, or for `x5c` the leaf key's RFC 7638 thumbprint, for logs.
+    public var announcedKeyID: String {
+        if case .string(let kid)? = header["kid"] { return kid }
+        return "x5c leaf (rfc7638 \(key.identifiers.rfc7638), libtrust \(key.identifiers.libtrust))"
+    }
+
     /// Signs `claims` into a compact JWS.
     /// - Throws: ``PolicyError/Code/tokenMintingFailed``.
     public func mint(_ claims: TokenClaims) throws -> String {
