@@ -1,0 +1,156 @@
+import Foundation
+import Policy
+import Testing
+import TestSupport
+
+/// The `portcullis` CLI, run as users run it.
+@Suite("portcullis command line")
+struct CommandLineTests {
+    static let vectorA = """
+        -----BEGIN PUBLIC KEY-----
+        MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvHYhlAsBxsflU0vWpnThACFbWwOD
+        zkdekGT3C9Od0UlkrEbhOJaAdQ0rLAgFrciTqSyrySJlInnmJkLZfCy3kA==
+        -----END PUBLIC KEY-----
+
+        """
+    static let vectorB = """
+        -----BEGIN PUBLIC KEY-----
+        MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtCPRHPYP0cra5vyNtM+5U8PyVws8
+        VYEe/7EMBn2TBBAAJf1cMHbwzrmvn1Ttbh4JTDM+SNb6wsRh4O4gz27n7w==
+        -----END PUBLIC KEY-----
+
+        """
+
+    func temporaryFile(_ contents: String, name: String = "file") throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString.prefix(8))-\(name)").path
+        try Data(contents.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test("keys id prints the shared test vectors exactly, and registry-3.0 unsupported for EC keys")
+    func keyIdentifierVectors() throws {
+        let a = try Command(try portcullisBinary(), ["keys", "id", try temporaryFile(Self.vectorA)]).run().checked()
+        #expect(a.standardOutput.hasPrefix("""
+            libtrust 76YZ:WMPG:5GWO:3MZQ:TYLS:JB7X:BHVF:YMDE:BBLS:2EHS:BRQ4:HW7N
+            rfc7638 coWmBz-pQUo6grr-BnBIR_sDB-Gy33xHeXi1EaJZtA8
+            registry-3.1 coWmBz-pQUo6grr-BnBIR_sDB-Gy33xHeXi1EaJZtA8
+            registry-3.0 unsupported: 
+            """), "\(a)")
+        let b = try Command(try portcullisBinary(), ["keys", "id", try temporaryFile(Self.vectorB)]).run().checked()
+        #expect(b.standardOutput.hasPrefix("""
+            libtrust BM36:Y7K7:S2XB:R572:ARVS:YDFS:2DNZ:5CDA:Q5FB:Y3LW:JG6K:XV6I
+            rfc7638 MqU9qh82xKLr94NtaCch1Ixp_psDKup8IFNdRnLnegI
+            registry-3.1 YR-MZbn2nZqZn450jAq_ea9cjqq-xRJFv2YAsVzB8-4
+            """), "\(b)")
+        #expect(b.standardOutput.contains("xx0BcA-wMohw8atYDJOe6peGModklG2wRHBlXHMvl0M"))
+    }
+
+    @Test("keys generate refuses to overwrite existing keys without --force")
+    func keysGenerateKeepsExistingFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString.prefix(8))").path
+        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory, "--algorithm", "rs256"]).run().checked()
+        let before = try String(contentsOfFile: directory + "/token.key", encoding: .utf8)
+        #expect(before.contains("PRIVATE KEY"))
+        let again = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run()
+        #expect(again.status != 0)
+        #expect(again.standardError.contains("already exists"))
+        #expect(try String(contentsOfFile: directory + "/token.key", encoding: .utf8) == before)
+        let ids = try Command(try portcullisBinary(), ["keys", "id", directory + "/token.crt"]).run().checked()
+        let rfc = ids.standardOutput.split(separator: "\n").first { $0.hasPrefix("rfc7638 ") }?.dropFirst(8)
+        #expect(ids.standardOutput.contains("registry-3.0 \(rfc ?? "missing")"), "RSA keys have a registry-3.0 kid equal to the RFC 7638 one: \(ids)")
+    }
+
+    @Test("check-config lists every problem with its key path, including unknown keys")
+    func checkConfigReportsEveryProblem() throws {
+        let path = try temporaryFile(
+            """
+            listen: 127.0.0.1:99999
+            public_url: ftp://example
+            colour: blue
+            upstream:
+              url: http://127.0.0.1:5001
+              registry_version: "4"
+              key_hint: jwks
+              service: registry
+              issuer: portcullis
+            token:
+              service: portcullis
+              issuer: portcullis
+              key: missing.key
+            rules:
+              - {account: admin, name: "/[unclosed/", actions: ["*"]}
+              - {account: admin, name: "**", actions: [pull, fly]}
+            """, name: "bad.yaml")
+        let result = try Command(try portcullisBinary(), ["check-config", "--config", path]).run()
+        #expect(result.status == 1)
+        for expected in [
+            "listen: must be host:port", "public_url: must be an http:// or https:// URL", "colour: unknown key",
+            "upstream.registry_version: must be one of 2.8, 3.0, 3.1", "token.key: file", "rules[0]:", "rules[1]:",
+        ] {
+            #expect(result.standardError.contains(expected), "missing \"\(expected)\" in:\n\(result.standardError)")
+        }
+    }
+
+    @Test("token inspect names the key hint, the key ids of an embedded key, and each registry version's verdict")
+    func tokenInspect() throws {
+        let keyA = try PublicKeyMaterial(pem: Self.vectorA)
+        let header = try JSONSerialization.data(withJSONObject: ["alg": "ES256", "jwk": keyA.jsonWebKey(kid: "a")])
+        let payload = Data(#"{"iss":"x","sub":"alice","aud":["registry"],"exp":1,"access":[]}"#.utf8)
+        func b64(_ data: Data) -> String {
+            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let token = "\(b64(header)).\(b64(payload)).\(b64(Data([1, 2, 3])))"
+        let result = try Command(try portcullisBinary(), ["token", "inspect", "-"], input: token).run().checked()
+        let output = result.standardOutput
+        #expect(output.contains("key hint: embedded jwk"))
+        #expect(output.contains("libtrust 76YZ:WMPG:5GWO:3MZQ:TYLS:JB7X:BHVF:YMDE:BBLS:2EHS:BRQ4:HW7N"))
+        #expect(output.contains("rfc7638 coWmBz-pQUo6grr-BnBIR_sDB-Gy33xHeXi1EaJZtA8"))
+        #expect(output.contains("registry 2.8: rejected: 2.8 needs aud as a JSON string"), "\(output)")
+        #expect(output.contains("registry 3.1: rejected: 3.x refuses an embedded jwk"), "\(output)")
+
+        let key = try SigningKey(privateKeyPEM: try KeyGenerator.generate(.es256, now: Date()).privateKeyPEM)
+        let libtrustToken = try TokenMinter(key: key, hint: .kid(.v2_8)).mint(
+            TokenClaims(issuer: "x", subject: "a", audience: "registry", scopes: [], now: Date(), lifetime: 60, id: "1"))
+        let libtrust = try Command(try portcullisBinary(), ["token", "inspect", libtrustToken]).run().checked().standardOutput
+        #expect(libtrust.contains("key hint: kid \"\(key.identifiers.libtrust)\" (libtrust fingerprint)"))
+        #expect(libtrust.contains("registry 2.8: accepted if a key in its rootcertbundle has this libtrust id"))
+        #expect(libtrust.contains("registry 3.0: rejected: 3.0.x never matches a libtrust kid"), "\(libtrust)")
+        #expect(libtrust.contains("registry 3.1: rejected: 3.1.x never matches a libtrust kid"), "\(libtrust)")
+    }
+
+    @Test(
+        "token inspect describes x5c, registry-3.1 kid and jwks kid tokens",
+        arguments: [
+            ("x5c", "key hint: x5c (chain of 1 certificate)", "registry 3.0: accepted if the x5c chain leads to a certificate in its rootcertbundle"),
+            ("kid-3.1", "(RFC 7638 thumbprint form)", "registry 2.8: rejected: 2.8 matches kid only as a libtrust fingerprint"),
+            ("jwks", "key hint: kid \"my-key\" (opaque: only a jwks entry with this literal kid matches it)", "registry 3.1: accepted if a rootcertbundle key has this thumbprint"),
+        ])
+    func tokenInspectHints(_ hintName: String, _ hintLine: String, _ verdict: String) throws {
+        let generated = try KeyGenerator.generate(.es256, now: Date())
+        let key = try SigningKey(privateKeyPEM: generated.privateKeyPEM, certificateChainPEM: generated.certificatePEM)
+        let hint: KeyHint = hintName == "x5c" ? .x5c : hintName == "jwks" ? .jwks(kid: "my-key") : .kid(.v3_1)
+        let token = try TokenMinter(key: key, hint: hint).mint(
+            TokenClaims(issuer: "x", subject: "a", audience: "registry", scopes: [], now: Date(), lifetime: 60, id: "1"))
+        let output = try Command(try portcullisBinary(), ["token", "inspect", token]).run().checked().standardOutput
+        #expect(output.contains(hintLine), "\(output)")
+        #expect(output.contains(verdict), "\(output)")
+        if hintName == "x5c" {
+            #expect(output.contains("libtrust \(key.identifiers.libtrust)"))
+            #expect(output.contains("registry-3.1 \(key.identifiers.registry31)"))
+        }
+    }
+}
+
+@Suite("key hints against the real registry 2.8.2")
+struct KeyHintTests {
+    @Test("key_hint kid (a libtrust fingerprint for 2.8) is accepted by registry 2.8.2")
+    func libtrustKidAccepted() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: "  - {account: \"*\", name: \"${account}/**\", actions: [\"*\"]}", keyHint: "kid")
+        defer { deployment.stop() }
+        let (layout, _) = try writeImage(named: "kid", content: "kid hint")
+        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/kid:v1"])
+        #expect(push.succeeded, "\(push)")
+        let doctor = try Command(try portcullisBinary(), ["doctor", "--config", deployment.configurationPath]).run()
+        #expect(doctor.status == 0, "\(doctor)")
+    }
+}
