@@ -9,6 +9,7 @@ enum SharedDeployment {
     static let rules = """
           - {account: admin, name: "**", actions: ["*"]}
           - {account: admin, type: registry, name: catalog, actions: ["*"]}
+          - {account: bob, type: registry, name: catalog, actions: []}
           - {account: reader, name: "alice/**", actions: [pull]}
           - {account: "*", name: "${account}/**", actions: [pull, push, delete]}
           - {account: anonymous, name: "public/**", actions: [pull]}

@@ -92,20 +92,28 @@ struct SkopeoThroughPortcullisTests {
         #expect(!anonymousPush.succeeded)
     }
 
-    @Test("the catalog answers the admin and refuses alice with a challenge for registry:catalog:*")
+    @Test("the catalog answers the admin in full, gives alice only what she may pull, and refuses bob whose rule denies the catalog")
     func catalogIsForAdminOnly() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, _) = try writeImage(named: "catalog", content: "catalog entry")
         let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/catalogued:v1"])
         #expect(push.succeeded, "\(push)")
+        let pushAdmin = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(layout):v1", "docker://\(deployment.host)/admin/catalogued:v1"])
+        #expect(pushAdmin.succeeded, "\(pushAdmin)")
 
         let admin = try deployment.curl(["-u", deployment.credentials("admin")], path: "/v2/_catalog")
-        #expect(admin.standardOutput.contains("alice/catalogued"), "\(admin)")
+        #expect(admin.standardOutput.contains("alice/catalogued") && admin.standardOutput.contains("admin/catalogued"), "\(admin)")
 
-        let alice = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/_catalog")
-        #expect(alice.standardOutput.hasPrefix("HTTP/1.1 401"), "\(alice)")
-        #expect(alice.standardOutput.lowercased().contains(#"scope="registry:catalog:*""#), "\(alice)")
-        #expect(alice.standardOutput.contains(#""code":"UNAUTHORIZED""#))
+        let alice = try deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/_catalog")
+        let listed = try JSONSerialization.jsonObject(with: Data(alice.standardOutput.utf8)) as? [String: [String]]
+        let repositories = try #require(listed?["repositories"], "\(alice)")
+        #expect(repositories.contains("alice/catalogued"))
+        #expect(repositories.allSatisfy { $0.hasPrefix("alice/") }, "alice sees repositories she may not pull: \(repositories)")
+
+        let bob = try deployment.curl(["-i", "-u", deployment.credentials("bob")], path: "/v2/_catalog")
+        #expect(bob.standardOutput.hasPrefix("HTTP/1.1 401"), "\(bob)")
+        #expect(bob.standardOutput.lowercased().contains(#"scope="registry:catalog:*""#), "\(bob)")
+        #expect(bob.standardOutput.contains(#""code":"UNAUTHORIZED""#))
     }
 
     @Test("curl with Basic credentials lists tags, and the README's token + DELETE sequence deletes a tag's manifest")

@@ -1,4 +1,8 @@
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// A real Debian `docker-registry` (distribution 2.8.2) with Portcullis in front of it, each
@@ -68,6 +72,7 @@ public final class Deployment: Sendable {
               lifetime: 300
             users:
               htpasswd: users.htpasswd
+              robots: robots.json
             readiness:
               interval: 1
             \(extraConfiguration)
@@ -124,6 +129,20 @@ public final class Deployment: Sendable {
         stopRegistry()
         try Self.writeRegistryConfiguration(directory: directory, registryPort: registryPort, trustingOtherKey: trustingOtherKey)
         try await restartRegistry()
+    }
+
+    /// Replaces the htpasswd file with these accounts (Portcullis reloads it on its own).
+    public func writeUsers(_ users: [String: String]) throws {
+        var htpasswd = ""
+        for (account, password) in users.sorted(by: { $0.key < $1.key }) {
+            htpasswd += try Command("htpasswd", ["-nbB", account, password]).run().checked().standardOutput
+                .trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
+        }
+        let temporary = directory + "/users.htpasswd.new"
+        try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, directory + "/users.htpasswd") == 0 else {
+            throw HarnessError("cannot replace users.htpasswd: errno \(errno)")
+        }
     }
 
     /// The configuration file Portcullis runs with.

@@ -28,11 +28,18 @@ enum GatewayRunner {
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientConfiguration)
         let holder = StateHolder(state)
-        let cache = CredentialCache()
+        let throttling = configuration.throttling
+        let authenticator = BasicAuthenticator(
+            cache: CredentialCache(),
+            throttle: AuthenticationThrottle(
+                settings: .init(
+                    maxFailures: throttling.maxFailures, maxFailuresPerAddress: throttling.maxFailuresPerAddress,
+                    window: Double(throttling.window), cooldown: Double(throttling.cooldown))),
+            logger: logger)
         let readiness = Readiness()
         let router = GatewayRouter(
-            tokenEndpoint: TokenEndpoint(state: holder, cache: cache, logger: logger),
-            proxy: ProxyHandler(state: holder, cache: cache, client: client, logger: logger),
+            tokenEndpoint: TokenEndpoint(state: holder, authenticator: authenticator, logger: logger),
+            proxy: ProxyHandler(state: holder, authenticator: authenticator, client: client, logger: logger),
             readiness: readiness
         )
         let server = HTTPServer(host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger)
@@ -46,6 +53,9 @@ enum GatewayRunner {
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { await readiness.run(state: holder, client: client, logger: logger) }
+                group.addTask {
+                    await ConfigurationReloader(path: configuration.sourcePath, holder: holder, logger: logger).run()
+                }
                 try await server.run(onListening: onListening)
             }
         } catch is CancellationError {

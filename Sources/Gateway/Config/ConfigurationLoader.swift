@@ -111,7 +111,9 @@ enum ConfigurationLoader {
         mutating func read(_ root: Node, path: String) -> GatewayConfiguration? {
             guard
                 let top = mapping(
-                    root, "", allowed: ["listen", "public_url", "upstream", "token", "users", "issuers", "readiness", "rules", "log"])
+                    root, "", allowed: [
+                        "listen", "public_url", "upstream", "token", "users", "issuers", "readiness", "throttling", "rules", "log",
+                    ])
             else { return nil }
 
             var listen: GatewayConfiguration.ListenAddress?
@@ -167,7 +169,7 @@ enum ConfigurationLoader {
             var token: GatewayConfiguration.Token?
             if top["token"] == nil { problem("token", "is required") }
             if let section = mapping(
-                top["token"], "token", allowed: ["service", "issuer", "key", "certificate", "lifetime", "realm"])
+                top["token"], "token", allowed: ["service", "issuer", "key", "certificate", "lifetime", "refresh_lifetime", "realm"])
             {
                 let service = string(section["service"], "token.service", required: true)
                 let issuer = string(section["issuer"], "token.issuer", required: true)
@@ -175,6 +177,7 @@ enum ConfigurationLoader {
                 let certificate = self.path(section["certificate"], "token.certificate")
                 let lifetime = integer(section["lifetime"], "token.lifetime", range: 30...86_400) ?? 300
                 let realm = string(section["realm"], "token.realm")
+                let refreshLifetime = integer(section["refresh_lifetime"], "token.refresh_lifetime", range: 60...(365 * 86_400)) ?? 30 * 86_400
                 if let realm, Self.parseURL(realm, allowPath: true) == nil {
                     problem("token.realm", "must be an http:// or https:// URL (got \"\(realm)\")")
                 }
@@ -183,13 +186,36 @@ enum ConfigurationLoader {
                 }
                 if let service, let issuer, let key {
                     token = GatewayConfiguration.Token(
-                        service: service, issuer: issuer, key: key, certificate: certificate, lifetime: lifetime, realm: realm)
+                        service: service, issuer: issuer, key: key, certificate: certificate, lifetime: lifetime, realm: realm,
+                        refreshLifetime: refreshLifetime)
                 }
             }
 
             var htpasswd: String?
-            if let section = mapping(top["users"], "users", allowed: ["htpasswd"]) {
+            var robots: String?
+            if let section = mapping(top["users"], "users", allowed: ["htpasswd", "robots"]) {
                 htpasswd = self.path(section["htpasswd"], "users.htpasswd")
+                if let value = string(section["robots"], "users.robots") {
+                    let resolved = value.hasPrefix("/") ? value : URL(fileURLWithPath: base).appendingPathComponent(value).path
+                    let directory = URL(fileURLWithPath: resolved).deletingLastPathComponent().path
+                    var isDirectory: ObjCBool = false
+                    if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                        problem("users.robots", "directory \(directory) does not exist")
+                    }
+                    robots = resolved
+                }
+            }
+
+            var throttling = GatewayConfiguration.Throttling()
+            if let section = mapping(
+                top["throttling"], "throttling", allowed: ["max_failures", "max_failures_per_address", "window", "cooldown"])
+            {
+                throttling.maxFailures = integer(section["max_failures"], "throttling.max_failures", range: 1...10_000) ?? throttling.maxFailures
+                throttling.maxFailuresPerAddress =
+                    integer(section["max_failures_per_address"], "throttling.max_failures_per_address", range: 1...1_000_000)
+                    ?? throttling.maxFailuresPerAddress
+                throttling.window = integer(section["window"], "throttling.window", range: 1...86_400) ?? throttling.window
+                throttling.cooldown = integer(section["cooldown"], "throttling.cooldown", range: 1...86_400) ?? throttling.cooldown
             }
 
             var issuers: [GatewayConfiguration.ExternalIssuer] = []
@@ -238,7 +264,8 @@ enum ConfigurationLoader {
 
             guard let listen, let publicURL, let upstream, let token else { return nil }
             return GatewayConfiguration(
-                listen: listen, publicURL: publicURL, upstream: upstream, token: token, htpasswd: htpasswd,
+                listen: listen, publicURL: publicURL, upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
+                throttling: throttling,
                 issuers: issuers, readinessInterval: readinessInterval, rules: rules, ruleSources: ruleSources, logLevel: level,
                 sourcePath: path)
         }

@@ -49,6 +49,20 @@ struct GatewayConfiguration: Sendable {
         var lifetime: Int = 300
         /// The realm announced in challenges; defaults to `<public_url>/token`.
         var realm: String?
+        /// Refresh token lifetime in seconds.
+        var refreshLifetime: Int = 30 * 86_400
+    }
+
+    /// Brute-force throttling of failed authentications.
+    struct Throttling: Sendable {
+        /// Failures per account within ``window`` before the account is refused.
+        var maxFailures: Int = 5
+        /// Failures per client address within ``window`` before the address is refused.
+        var maxFailuresPerAddress: Int = 50
+        /// Seconds over which failures are counted.
+        var window: Int = 60
+        /// Seconds a throttled account or address is refused.
+        var cooldown: Int = 300
     }
 
     /// An external token issuer whose tokens clients may present (migration shim).
@@ -73,6 +87,10 @@ struct GatewayConfiguration: Sendable {
     var token: Token
     /// Path of the htpasswd file, if users log in with passwords.
     var htpasswd: String?
+    /// Path of the robots file (it may not exist yet).
+    var robots: String?
+    /// Brute-force throttling.
+    var throttling = Throttling()
     /// External issuers.
     var issuers: [ExternalIssuer] = []
     /// Seconds between readiness checks against the registry.

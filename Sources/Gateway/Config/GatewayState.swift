@@ -17,6 +17,27 @@ struct GatewayState: Sendable {
     let clientMinter: TokenMinter
     /// Verifies tokens presented by clients: Portcullis's own and those of external issuers.
     let trustedIssuers: TrustedIssuers
+    /// Verifies refresh tokens: signed by Portcullis for the refresh audience of its service.
+    var refreshVerifier: TokenVerifier {
+        TokenVerifier(issuer: configuration.token.issuer, audience: Self.refreshAudience(configuration), keys: [TrustedKey(signingKey)])
+    }
+
+    /// The audience of refresh tokens, which no access-token check accepts.
+    static func refreshAudience(_ configuration: GatewayConfiguration) -> String {
+        "refresh:" + configuration.token.service
+    }
+
+    /// The files the state was read from, watched for changes.
+    var watchedFiles: [String] {
+        let configuration = configuration
+        var files = [configuration.sourcePath, configuration.token.key]
+        files += [configuration.token.certificate, configuration.htpasswd, configuration.robots].compactMap { $0 }
+        for issuer in configuration.issuers {
+            files += issuer.certificates + issuer.publicKeys + [issuer.jwks].compactMap { $0 }
+        }
+        return files
+    }
+
     /// Mints tokens for the registry in the pinned version's format.
     let upstreamMinter: TokenMinter
     /// Upstream tokens minted with ``upstreamMinter``; a new state starts with an empty cache.
@@ -57,6 +78,19 @@ struct GatewayState: Sendable {
                 problem("users.htpasswd", "\(path): \(error.message)")
             } catch {
                 problem("users.htpasswd", "\(error)")
+            }
+        }
+
+        if let path = configuration.robots, FileManager.default.fileExists(atPath: path), let text = read(path, "users.robots") {
+            do {
+                credentials = CredentialStore(htpasswd: credentials.htpasswd, robots: try RobotFile(json: Array(text.utf8)).robots)
+                if let clash = credentials.robots.keys.first(where: { credentials.htpasswd?.entries[$0] != nil }) {
+                    problem("users.robots", "robot \"\(clash)\" has the same name as an htpasswd user")
+                }
+            } catch let error as PolicyError {
+                problem("users.robots", "\(path): \(error.message)")
+            } catch {
+                problem("users.robots", "\(error)")
             }
         }
 

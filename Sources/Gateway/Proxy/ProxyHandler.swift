@@ -12,7 +12,7 @@ import Policy
 /// with a token minted by Portcullis for exactly that access, in the pinned version's format.
 struct ProxyHandler: Sendable {
     let state: StateHolder
-    let cache: CredentialCache
+    let authenticator: BasicAuthenticator
     let client: HTTPClient
     let logger: Logger
 
@@ -77,6 +77,11 @@ struct ProxyHandler: Sendable {
                 let grant = state.rules.grant(scopes, to: Identity(account: account, kind: .user))
                 missing += grant.missing.filter { !missing.contains($0) }
             }
+            if !missing.isEmpty, scopes == [Self.catalogScope] {
+                let identity = (try? state.credentials.currentIdentity(account: account, now: now.timeIntervalSince1970))
+                    ?? Identity(account: account, kind: account.isEmpty ? .anonymous : .user)
+                if try await serveFilteredCatalog(request, identity: identity, state: state, writer: writer, log: &log) { return }
+            }
             guard missing.isEmpty else {
                 log.outcome = "denied: \(issuer.isPortcullis ? "token" : "token or rules") lack \(missing.map(\.description).joined(separator: " "))"
                 logger.warning("insufficient scope", metadata: log.metadata)
@@ -84,19 +89,26 @@ struct ProxyHandler: Sendable {
                 return
             }
         case .basic(let user, let secret):
+            log.account = user
             let identity: Identity
-            do {
-                identity = try state.credentials.authenticate(account: user, secret: secret, now: now.timeIntervalSince1970, cache: cache)
-            } catch let error as PolicyError {
-                log.account = user
-                log.outcome = "refused: \(error.message)"
-                logger.warning("authentication failed", metadata: log.metadata)
-                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: TokenEndpoint.clientMessage(code: error.code.rawValue, reason: error.message), scopes: scopes)
+            switch await authenticator.authenticate(account: user, secret: secret, address: request.remoteAddress, state: state, requestID: request.id) {
+            case .success(let verified):
+                identity = verified
+            case .failure(.throttled(let retryAfter, let reason)):
+                try await writer.respond(
+                    status: .tooManyRequests, error: RegistryErrorBody(code: "TOOMANYREQUESTS", message: reason),
+                    headers: ["retry-after": "\(retryAfter)"])
+                return
+            case .failure(.invalid(let error)):
+                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: TokenEndpoint.clientMessage(error), scopes: scopes)
                 return
             }
             account = identity.account
             log.account = account
             let grant = state.rules.grant(scopes, to: identity)
+            if !grant.isComplete, scopes == [Self.catalogScope] {
+                if try await serveFilteredCatalog(request, identity: identity, state: state, writer: writer, log: &log) { return }
+            }
             guard grant.isComplete else {
                 log.outcome = "denied: \(grant.description)"
                 logger.warning("insufficient access", metadata: log.metadata)

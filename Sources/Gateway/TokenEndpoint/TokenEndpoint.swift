@@ -1,28 +1,43 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOHTTP1
 import Policy
 
-/// The Docker token endpoint (`GET /token`).
+/// The Docker token endpoint (`/token`).
 ///
-/// Follows the Docker token specification: Basic credentials or none (anonymous), `service`
-/// must be Portcullis's own, `scope` repeated and/or space separated. The token grants the
+/// `GET` follows the Docker token specification: Basic credentials or none (anonymous),
+/// `service` must be Portcullis's own, `scope` repeated and/or space separated, and
+/// `offline_token=true` adds a refresh token. `POST` follows distribution's OAuth2 profile:
+/// form-encoded `grant_type=password` or `grant_type=refresh_token`. A token grants the
 /// requested access that the rules allow; asking for more than one may have is not an error.
 struct TokenEndpoint: Sendable {
     let state: StateHolder
-    let cache: CredentialCache
+    let authenticator: BasicAuthenticator
     let logger: Logger
 
+    /// The largest form body accepted.
+    static let maximumFormSize = 64 * 1024
+
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
-        let state = state.current
-        let configuration = state.configuration
-        guard request.head.method == .GET || request.head.method == .HEAD else {
+        switch request.head.method {
+        case .GET, .HEAD:
+            try await handleGet(request, writer: writer)
+        case .POST:
+            try await handlePost(request, writer: writer)
+        default:
             try await writer.respond(
                 status: .methodNotAllowed,
-                error: RegistryErrorBody(code: "UNSUPPORTED", message: "the token endpoint answers GET"),
-                headers: ["allow": "GET"])
-            return
+                error: RegistryErrorBody(code: "UNSUPPORTED", message: "the token endpoint answers GET and POST"),
+                headers: ["allow": "GET, POST"])
         }
+    }
+
+    // MARK: GET (Docker token specification)
+
+    private func handleGet(_ request: IncomingRequest, writer: ResponseWriter) async throws {
+        let state = state.current
+        let configuration = state.configuration
         let parameters = QueryParameters(request.query ?? "")
         let service = parameters.first("service")
         guard service == configuration.token.service else {
@@ -44,70 +59,206 @@ struct TokenEndpoint: Sendable {
         }
 
         let identity: Identity
-        let now = Date()
         switch PresentedCredential(request.head.headers) {
         case .none:
             identity = .anonymous
         case .basic(let account, let secret):
             if let requested = parameters.first("account"), !requested.isEmpty, requested != account {
-                try await refuse(request, writer, realm: configuration.realm, reason: "account parameter \"\(requested)\" does not match the Basic credentials user \"\(account)\"", code: "account_mismatch")
+                try await refuse(request, writer, realm: configuration.realm, reason: "account parameter \"\(requested)\" does not match the Basic credentials user \"\(account)\"")
                 return
             }
-            do {
-                identity = try state.credentials.authenticate(
-                    account: account, secret: secret, now: now.timeIntervalSince1970, cache: cache)
-            } catch let error as PolicyError {
-                try await refuse(request, writer, realm: configuration.realm, reason: error.message, code: error.code.rawValue)
+            switch await authenticator.authenticate(account: account, secret: secret, address: request.remoteAddress, state: state, requestID: request.id) {
+            case .success(let verified):
+                identity = verified
+            case .failure(.throttled(let retryAfter, let reason)):
+                try await writer.respond(
+                    status: .tooManyRequests, error: RegistryErrorBody(code: "TOOMANYREQUESTS", message: reason),
+                    headers: ["retry-after": "\(retryAfter)"])
+                return
+            case .failure(.invalid(let error)):
+                try await writer.respond(
+                    status: .unauthorized,
+                    error: RegistryErrorBody(code: "UNAUTHORIZED", message: "authentication required: \(Self.clientMessage(error))"),
+                    headers: ["www-authenticate": "Basic realm=\"\(configuration.realm)\""])
                 return
             }
         case .bearer:
-            try await refuse(request, writer, realm: configuration.realm, reason: "the token endpoint takes Basic credentials, not a Bearer token", code: "bearer_at_token_endpoint")
+            try await refuse(request, writer, realm: configuration.realm, reason: "the token endpoint takes Basic credentials, not a Bearer token")
             return
         case .malformed(let why):
-            try await refuse(request, writer, realm: configuration.realm, reason: why, code: "malformed_authorization")
+            try await refuse(request, writer, realm: configuration.realm, reason: why)
             return
         }
 
+        let offline = parameters.first("offline_token") == "true" && identity.kind != .anonymous
+        let issued = try issue(scopes, to: identity, state: state, requestID: request.id, refresh: offline)
+        var body: [String: Any] = [
+            "token": issued.token, "access_token": issued.token, "expires_in": configuration.token.lifetime,
+            "issued_at": issued.issuedAt,
+        ]
+        if let refresh = issued.refreshToken { body["refresh_token"] = refresh }
+        try await respondJSON(body, writer: writer)
+    }
+
+    // MARK: POST (OAuth2)
+
+    private func handlePost(_ request: IncomingRequest, writer: ResponseWriter) async throws {
+        let state = state.current
+        let configuration = state.configuration
+        let contentType = request.head.headers.first(name: "content-type")?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+            try await oauthError(writer, status: .badRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+            return
+        }
+        var form = ByteBuffer()
+        do {
+            for try await part in request.body {
+                guard form.readableBytes + part.readableBytes <= Self.maximumFormSize else {
+                    writer.closeConnection = true
+                    try await oauthError(writer, status: .payloadTooLarge, "invalid_request", "the form is larger than \(Self.maximumFormSize) bytes")
+                    return
+                }
+                var part = part
+                form.writeBuffer(&part)
+            }
+        } catch {
+            writer.closeConnection = true
+            return
+        }
+        let parameters = QueryParameters(form.readString(length: form.readableBytes) ?? "")
+        guard parameters.first("service") == configuration.token.service else {
+            try await oauthError(writer, status: .badRequest, "invalid_request", "service must be \"\(configuration.token.service)\"")
+            return
+        }
+        let scopes: [Scope]
+        do {
+            scopes = try Scope.parseAll(parameters.values("scope"))
+        } catch let error as PolicyError {
+            try await oauthError(writer, status: .badRequest, "invalid_scope", error.message)
+            return
+        }
+        let offline = parameters.first("access_type") == "offline"
+
+        let identity: Identity
+        var refreshToken: String?
+        switch parameters.first("grant_type") {
+        case "password":
+            guard let username = parameters.first("username"), let password = parameters.first("password") else {
+                try await oauthError(writer, status: .badRequest, "invalid_request", "grant_type=password needs username and password")
+                return
+            }
+            switch await authenticator.authenticate(account: username, secret: password, address: request.remoteAddress, state: state, requestID: request.id) {
+            case .success(let verified):
+                identity = verified
+            case .failure(.throttled(let retryAfter, let reason)):
+                try await oauthError(writer, status: .tooManyRequests, "invalid_grant", reason, headers: ["retry-after": "\(retryAfter)"])
+                return
+            case .failure(.invalid(let error)):
+                try await oauthError(writer, status: .unauthorized, "invalid_grant", Self.clientMessage(error))
+                return
+            }
+        case "refresh_token":
+            guard let presented = parameters.first("refresh_token") else {
+                try await oauthError(writer, status: .badRequest, "invalid_request", "grant_type=refresh_token needs refresh_token")
+                return
+            }
+            do {
+                let claims = try await state.refreshVerifier.verify(presented, now: Date())
+                identity = try state.credentials.currentIdentity(account: claims.sub.value, now: Date().timeIntervalSince1970)
+                refreshToken = presented
+            } catch let error as PolicyError {
+                logger.warning(
+                    "refresh token refused",
+                    metadata: ["request": "\(request.id)", "peer": "\(request.remoteAddress)", "reason": "\(error.message)"])
+                try await oauthError(writer, status: .unauthorized, "invalid_grant", "the refresh token is not valid (\(error.code == .invalidToken ? "invalid or expired" : "account removed or disabled"))")
+                return
+            }
+        case let other:
+            try await oauthError(
+                writer, status: .badRequest, "unsupported_grant_type",
+                "grant_type \(other.map { "\"\($0)\"" } ?? "(missing)") is not supported (password, refresh_token)")
+            return
+        }
+
+        let issued = try issue(scopes, to: identity, state: state, requestID: request.id, refresh: offline && refreshToken == nil)
+        var body: [String: Any] = [
+            "access_token": issued.token, "expires_in": configuration.token.lifetime, "issued_at": issued.issuedAt,
+            "scope": issued.grantedScopes.map(\.description).joined(separator: " "),
+        ]
+        if let refresh = issued.refreshToken ?? (offline ? refreshToken : nil) { body["refresh_token"] = refresh }
+        try await respondJSON(body, writer: writer)
+    }
+
+    // MARK: Issuing
+
+    private struct Issued {
+        var token: String
+        var issuedAt: String
+        var grantedScopes: [Scope]
+        var refreshToken: String?
+    }
+
+    private func issue(_ scopes: [Scope], to identity: Identity, state: GatewayState, requestID: String, refresh: Bool) throws -> Issued {
+        let configuration = state.configuration
+        let now = Date()
         let grant = state.rules.grant(scopes, to: identity)
         let claims = TokenClaims(
             issuer: configuration.token.issuer, subject: identity.account, audience: configuration.token.service,
             scopes: grant.scopes, now: now, lifetime: configuration.token.lifetime, id: UUID().uuidString)
         let token = try state.clientMinter.mint(claims)
+        var refreshToken: String?
+        if refresh {
+            refreshToken = try state.clientMinter.mint(
+                TokenClaims(
+                    issuer: configuration.token.issuer, subject: identity.account, audience: GatewayState.refreshAudience(configuration),
+                    scopes: [], now: now, lifetime: configuration.token.refreshLifetime, id: UUID().uuidString))
+        }
         var metadata: Logger.Metadata = [
-            "request": "\(request.id)", "account": "\(identity)",
+            "request": "\(requestID)", "account": "\(identity)",
             "granted": "\(grant.scopes.map(\.description).joined(separator: " "))",
         ]
+        if refresh { metadata["refresh_token"] = "issued" }
         if !grant.isComplete {
             metadata["explanation"] = "\(grant.description)"
             logger.notice("token issued with less access than requested", metadata: metadata)
         } else {
             logger.info("token issued", metadata: metadata)
         }
-        let issuedAt = ISO8601DateFormatter().string(from: claims.iat?.value ?? now)
-        let body: [String: Any] = [
-            "token": token, "access_token": token, "expires_in": configuration.token.lifetime, "issued_at": issuedAt,
-        ]
+        return Issued(
+            token: token, issuedAt: ISO8601DateFormatter().string(from: claims.iat?.value ?? now), grantedScopes: grant.scopes,
+            refreshToken: refreshToken)
+    }
+
+    // MARK: Answers
+
+    private func respondJSON(_ body: [String: Any], writer: ResponseWriter) async throws {
         let json = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])
         try await writer.respond(
             status: .ok, headers: ["cache-control": "no-store"], body: Array(json), contentType: "application/json")
     }
 
-    /// What the client is told: never whether an account exists.
-    static func clientMessage(code: String, reason: String) -> String {
-        let credentialCodes: Set<String> = [
-            PolicyError.Code.unknownAccount.rawValue, PolicyError.Code.invalidCredentials.rawValue,
-            PolicyError.Code.credentialExpired.rawValue, PolicyError.Code.unsupportedHashKind.rawValue,
-        ]
-        return credentialCodes.contains(code) ? "invalid username or password" : reason
+    private func oauthError(
+        _ writer: ResponseWriter, status: HTTPResponseStatus, _ error: String, _ description: String, headers: HTTPHeaders = [:]
+    ) async throws {
+        let json = try JSONSerialization.data(withJSONObject: ["error": error, "error_description": description], options: [.sortedKeys])
+        try await writer.respond(status: status, headers: headers, body: Array(json), contentType: "application/json")
     }
 
-    private func refuse(_ request: IncomingRequest, _ writer: ResponseWriter, realm: String, reason: String, code: String) async throws {
+    /// What the client is told about a credential failure: never whether an account exists.
+    static func clientMessage(_ error: PolicyError) -> String {
+        switch error.code {
+        case .unknownAccount, .invalidCredentials, .credentialExpired, .unsupportedHashKind: "invalid username or password"
+        default: error.message
+        }
+    }
+
+    private func refuse(_ request: IncomingRequest, _ writer: ResponseWriter, realm: String, reason: String) async throws {
         logger.warning(
             "authentication failed at the token endpoint",
-            metadata: ["request": "\(request.id)", "peer": "\(request.remoteAddress)", "reason": "\(reason)", "code": "\(code)"])
+            metadata: ["request": "\(request.id)", "peer": "\(request.remoteAddress)", "reason": "\(reason)"])
         try await writer.respond(
             status: .unauthorized,
-            error: RegistryErrorBody(code: "UNAUTHORIZED", message: "authentication required: \(Self.clientMessage(code: code, reason: reason))"),
+            error: RegistryErrorBody(code: "UNAUTHORIZED", message: "authentication required: \(reason)"),
             headers: ["www-authenticate": "Basic realm=\"\(realm)\""])
     }
 }

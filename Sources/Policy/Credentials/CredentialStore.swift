@@ -11,6 +11,26 @@ public struct CredentialStore: Sendable {
         self.robots = Dictionary(robots.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// The identity an account name has right now, without verifying a secret: used to redeem
+    /// refresh tokens and to filter the catalog for token holders.
+    /// - Throws: ``PolicyError/Code/unknownAccount`` when the account no longer exists, or
+    ///   ``PolicyError/Code/credentialExpired`` for an expired robot.
+    public func currentIdentity(account: String, now: Double) throws -> Identity {
+        if let robot = robots[account] {
+            if let expires = robot.expires, now >= expires {
+                throw PolicyError(.credentialExpired, "robot \"\(account)\" expired")
+            }
+            return Identity(account: account, kind: .robot, labels: robot.labels)
+        }
+        guard let entry = htpasswd?.entries[account] else {
+            throw PolicyError(.unknownAccount, "no credential for account \"\(account)\"")
+        }
+        guard Bcrypt.isBcrypt(entry.hash) else {
+            throw PolicyError(.unsupportedHashKind, "htpasswd entry for \"\(account)\" is not bcrypt")
+        }
+        return Identity(account: account, kind: .user)
+    }
+
     /// Verifies a Basic credential, consulting and filling `cache` so repeated logins are cheap.
     ///
     /// Robots are looked up first, then htpasswd users.

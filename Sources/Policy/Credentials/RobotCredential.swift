@@ -14,13 +14,16 @@ public struct RobotCredential: Sendable, Equatable, Codable {
     public var expires: Double?
     /// Labels carried into the robot's ``Identity``.
     public var labels: [String: [String]]
+    /// When the robot was created (seconds since 1970), if recorded.
+    public var created: Double?
 
     /// Creates a robot credential from stored values.
-    public init(name: String, secretHash: String, expires: Double?, labels: [String: [String]] = [:]) {
+    public init(name: String, secretHash: String, expires: Double?, labels: [String: [String]] = [:], created: Double? = nil) {
         self.name = name
         self.secretHash = secretHash
         self.expires = expires
         self.labels = labels
+        self.created = created
     }
 
     /// The stored form of a secret.

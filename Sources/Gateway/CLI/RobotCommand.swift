@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import Policy
+
+/// `portcullis robot …`: robot credentials for automation.
+struct RobotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "robot", abstract: "Manage robot credentials in the robots file named by users.robots.",
+        subcommands: [CreateCommand.self, ListCommand.self, RevokeCommand.self])
+
+    /// Options shared by the robot commands.
+    struct ConfigOption: ParsableArguments {
+        @Option(name: .long, help: "The YAML configuration file (its users.robots names the robots file).")
+        var config: String
+
+        /// The robots file path and its current content.
+        func load() throws -> (path: String, file: RobotFile, htpasswdUsers: Set<String>) {
+            let configuration: GatewayConfiguration
+            do {
+                configuration = try ConfigurationLoader.load(path: config)
+            } catch let error as ConfigurationErrors {
+                throw ValidationError("\(error)")
+            }
+            guard let path = configuration.robots else {
+                throw ValidationError("\(config) has no users.robots: name the robots file there first")
+            }
+            var users: Set<String> = []
+            if let htpasswd = configuration.htpasswd, let data = FileManager.default.contents(atPath: htpasswd),
+                let file = try? HtpasswdFile(contents: String(decoding: data, as: UTF8.self))
+            {
+                users = Set(file.entries.keys)
+            }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                return (path, RobotFile(), users)
+            }
+            do {
+                return (path, try RobotFile(json: Array(data)), users)
+            } catch let error as PolicyError {
+                throw ValidationError("\(path): \(error.message)")
+            }
+        }
+
+        /// Replaces the robots file atomically (write a sibling, then rename over it).
+        func save(_ file: RobotFile, to path: String) throws {
+            let temporary = path + ".tmp-\(getpid())"
+            guard FileManager.default.createFile(atPath: temporary, contents: Data(file.json), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write \(temporary)")
+            }
+            guard rename(temporary, path) == 0 else {
+                unlink(temporary)
+                throw ValidationError("cannot replace \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// `portcullis robot create NAME --expires 30d [--label k=v]`.
+    struct CreateCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create", abstract: "Create a robot; prints its secret once and stores only a hash.")
+
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The robot's account name.") var name: String
+        @Option(name: .long, help: "Lifetime: a number with s, m, h or d (30d), or never.") var expires: String
+        @Option(name: .long, help: "A label, key=value (repeatable).") var label: [String] = []
+
+        func run() throws {
+            guard !name.isEmpty, !name.contains(":"), name != Rule.anonymousAccount else {
+                throw ValidationError("invalid robot name \"\(name)\" (no colon, not \"anonymous\")")
+            }
+            let lifetime = try RobotCommand.parseDuration(expires)
+            var labels: [String: [String]] = [:]
+            for item in label {
+                guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+                    throw ValidationError("--label must be key=value (got \"\(item)\")")
+                }
+                labels[String(item[..<equals]), default: []].append(String(item[item.index(after: equals)...]))
+            }
+            var (path, file, users) = try options.load()
+            guard !file.robots.contains(where: { $0.name == name }) else {
+                throw ValidationError("robot \"\(name)\" already exists; revoke it first")
+            }
+            guard !users.contains(name) else {
+                throw ValidationError("\"\(name)\" is an htpasswd user; choose another robot name")
+            }
+            var generator = SystemRandomNumberGenerator()
+            let secret = RobotFile.makeSecret(using: &generator)
+            let now = Date().timeIntervalSince1970
+            file.robots.append(
+                RobotCredential(
+                    name: name, secretHash: RobotCredential.hash(secret: secret), expires: lifetime.map { now + $0 }, labels: labels,
+                    created: now.rounded(.down)))
+            try options.save(file, to: path)
+            print(secret)
+            let until = lifetime.map { "until \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: now + $0)))" } ?? "without expiry"
+            FileHandle.standardError.write(Data("robot \"\(name)\" created \(until); the secret above is shown only once\n".utf8))
+        }
+    }
+
+    /// `portcullis robot list`.
+    struct ListCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List robots (never their secrets).")
+        @OptionGroup var options: ConfigOption
+
+        func run() throws {
+            let (_, file, _) = try options.load()
+            let now = Date().timeIntervalSince1970
+            let formatter = ISO8601DateFormatter()
+            for robot in file.robots {
+                let expiry = robot.expires.map { ($0 <= now ? "expired " : "expires ") + formatter.string(from: Date(timeIntervalSince1970: $0)) } ?? "never expires"
+                let labels = robot.labels.keys.sorted().flatMap { key in robot.labels[key]!.map { "\(key)=\($0)" } }.joined(separator: ",")
+                print("\(robot.name)\t\(expiry)\t\(labels.isEmpty ? "-" : labels)")
+            }
+        }
+    }
+
+    /// `portcullis robot revoke NAME`.
+    struct RevokeCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke", abstract: "Remove a robot; a running Portcullis stops accepting it within a second.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The robot's account name.") var name: String
+
+        func run() throws {
+            var (path, file, _) = try options.load()
+            guard file.robots.contains(where: { $0.name == name }) else {
+                throw ValidationError("no robot named \"\(name)\"")
+            }
+            file.robots.removeAll { $0.name == name }
+            try options.save(file, to: path)
+            print("robot \"\(name)\" revoked")
+        }
+    }
+
+    /// Parses `30d`, `12h`, `90m`, `45s` or `never` into seconds (`nil` for never).
+    static func parseDuration(_ text: String) throws -> Double? {
+        if text == "never" { return nil }
+        guard let unit = text.last, let value = Double(text.dropLast()), value > 0 else {
+            throw ValidationError("--expires must be a positive number with s, m, h or d, or never (got \"\(text)\")")
+        }
+        switch unit {
+        case "s": return value
+        case "m": return value * 60
+        case "h": return value * 3600
+        case "d": return value * 86_400
+        default: throw ValidationError("--expires unit must be s, m, h or d (got \"\(text)\")")
+        }
+    }
+}

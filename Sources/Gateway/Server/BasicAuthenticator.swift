@@ -1,0 +1,44 @@
+import Foundation
+import Logging
+import Policy
+
+/// Verifies Basic credentials for the token endpoint and the proxy alike: throttled, cached,
+/// failures logged at warning with their reason.
+struct BasicAuthenticator: Sendable {
+    /// Why an attempt failed.
+    enum Failure: Error {
+        /// Too many failures: answer 429 with `Retry-After`.
+        case throttled(retryAfter: Int, reason: String)
+        /// The credentials are wrong.
+        case invalid(PolicyError)
+    }
+
+    let cache: CredentialCache
+    let throttle: AuthenticationThrottle
+    let logger: Logger
+
+    /// Verifies `account`/`secret` presented from `address`.
+    func authenticate(account: String, secret: String, address: String, state: GatewayState, requestID: String) async -> Result<Identity, Failure> {
+        let now = Date().timeIntervalSince1970
+        if case .refused(let retryAfter, let reason) = throttle.check(account: account, address: address, now: now) {
+            logger.warning(
+                "authentication throttled",
+                metadata: ["request": "\(requestID)", "account": "\(account)", "peer": "\(address)", "reason": "\(reason)", "retry_after": "\(retryAfter)"])
+            return .failure(.throttled(retryAfter: retryAfter, reason: reason))
+        }
+        do {
+            let identity = try state.credentials.authenticate(account: account, secret: secret, now: now, cache: cache)
+            throttle.recordSuccess(account: account)
+            return .success(identity)
+        } catch let error as PolicyError {
+            let delay = throttle.recordFailure(account: account, address: address, now: now)
+            logger.warning(
+                "authentication failed",
+                metadata: ["request": "\(requestID)", "account": "\(account)", "peer": "\(address)", "reason": "\(error.message)", "code": "\(error.code.rawValue)"])
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            return .failure(.invalid(error))
+        } catch {
+            return .failure(.invalid(PolicyError(.invalidCredentials, "\(error)")))
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// docker login's refresh-token sequence, OAuth2 POST, robots, filtered catalog and throttling.
+@Suite("token server protocol completeness")
+struct ProtocolCompletenessTests {
+    static let users = ["alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret", "dave": "dave-secret", "erin": "erin-secret"]
+    static let setup = Task {
+        try await Deployment.start(
+            users: users,
+            rules: """
+                  - {account: carol, type: registry, name: catalog, actions: []}
+                  - {account: "*", name: "${account}/**", actions: [pull, push, delete]}
+                """,
+            extraConfiguration: """
+                throttling:
+                  max_failures: 3
+                  window: 60
+                  cooldown: 30
+                """)
+    }
+
+    func json(_ result: CommandResult) throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any]
+        return try #require(object, "not a JSON object: \(result)")
+    }
+
+    func post(_ deployment: Deployment, _ form: [String: String]) throws -> CommandResult {
+        var arguments = ["-w", "\n%{http_code}"]
+        for (key, value) in form.sorted(by: { $0.key < $1.key }) { arguments += ["--data-urlencode", "\(key)=\(value)"] }
+        return try deployment.curl(arguments, path: "/token")
+    }
+
+    /// Splits `-w "\n%{http_code}"` output into body and status.
+    func split(_ result: CommandResult) -> (body: [String: Any], status: String) {
+        let text = result.standardOutput
+        let newline = text.lastIndex(of: "\n") ?? text.endIndex
+        let body = (try? JSONSerialization.jsonObject(with: Data(text[..<newline].utf8)) as? [String: Any]) ?? [:]
+        return (body, newline < text.endIndex ? String(text[text.index(after: newline)...]) : "")
+    }
+
+    @Test("docker login's sequence: GET with offline_token returns a refresh token, and POST refresh grants redeem it for working access tokens")
+    func dockerLoginSequence() async throws {
+        let deployment = try await Self.setup.value
+        let login = try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?account=alice&client_id=docker&offline_token=true&service=portcullis")
+        let loginBody = try json(login)
+        let refresh = try #require(loginBody["refresh_token"] as? String, "\(login)")
+        #expect(loginBody["token"] is String)
+
+        let plain = try json(try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?account=alice&service=portcullis"))
+        #expect(plain["refresh_token"] == nil, "a refresh token without offline_token")
+
+        let grant = split(try post(deployment, [
+            "grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis", "client_id": "docker",
+            "scope": "repository:alice/app:pull,push",
+        ]))
+        #expect(grant.status == "200")
+        let access = try #require(grant.body["access_token"] as? String)
+        #expect(grant.body["scope"] as? String == "repository:alice/app:pull,push")
+        #expect(grant.body["expires_in"] as? Int == 300)
+        let tags = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(access)"], path: "/v2/alice/app/tags/list")
+        #expect(tags.standardOutput == "404", "the access token must pass Portcullis (the repository does not exist yet)")
+
+        // A refresh token is not an access token.
+        let misuse = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(refresh)"], path: "/v2/alice/app/tags/list")
+        #expect(misuse.standardOutput == "401")
+    }
+
+    @Test("OAuth2 password grants return a refresh token only with access_type=offline, and errors use OAuth2 codes")
+    func oauthPasswordGrantAndErrors() async throws {
+        let deployment = try await Self.setup.value
+        let offline = split(try post(deployment, ["grant_type": "password", "username": "bob", "password": "bob-secret", "service": "portcullis", "client_id": "test", "access_type": "offline", "scope": "repository:bob/x:pull"]))
+        #expect(offline.status == "200")
+        #expect(offline.body["refresh_token"] is String)
+        #expect(offline.body["access_token"] is String)
+        let online = split(try post(deployment, ["grant_type": "password", "username": "bob", "password": "bob-secret", "service": "portcullis", "client_id": "test"]))
+        #expect(online.status == "200")
+        #expect(online.body["refresh_token"] == nil)
+
+        let unsupported = split(try post(deployment, ["grant_type": "client_credentials", "service": "portcullis"]))
+        #expect(unsupported.status == "400")
+        #expect(unsupported.body["error"] as? String == "unsupported_grant_type")
+
+        let unknown = split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": "not-a-token", "service": "portcullis"]))
+        #expect(unknown.status == "401")
+        #expect(unknown.body["error"] as? String == "invalid_grant")
+    }
+
+    @Test("removing a user revokes their refresh tokens at once")
+    func refreshAfterUserRemoved() async throws {
+        let deployment = try await Self.setup.value
+        let login = try json(try deployment.curl(["-u", deployment.credentials("dave")], path: "/token?account=dave&client_id=docker&offline_token=true&service=portcullis"))
+        let refresh = try #require(login["refresh_token"] as? String)
+        let before = split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis"]))
+        #expect(before.status == "200")
+
+        var remaining = Self.users
+        remaining["dave"] = nil
+        try deployment.writeUsers(remaining)
+        var status = ""
+        for _ in 0..<50 {
+            status = split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis"])).status
+            if status == "401" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == "401", "the refresh token still works after dave was removed")
+        #expect(deployment.gateway.log.contains("refresh token refused"))
+    }
+
+    @Test("a robot created with the CLI pushes with skopeo, lists tags with curl -u, and stops working right after robot revoke")
+    func robotLifecycle() async throws {
+        let deployment = try await Self.setup.value
+        let binary = try portcullisBinary()
+        let created = try Command(binary, ["robot", "create", "ci", "--config", deployment.configurationPath, "--expires", "1d", "--label", "team=platform"]).run().checked()
+        let secret = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(secret.count >= 40)
+        let stored = try String(contentsOfFile: deployment.directory + "/robots.json", encoding: .utf8)
+        #expect(!stored.contains(secret), "the robots file holds the secret itself")
+        let listed = try Command(binary, ["robot", "list", "--config", deployment.configurationPath]).run().checked()
+        #expect(listed.standardOutput.contains("ci\texpires ") && listed.standardOutput.contains("team=platform"))
+
+        let (layout, _) = try writeImage(named: "robot", content: "robot")
+        var push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", "ci:\(secret)", "oci:\(layout):v1", "docker://\(deployment.host)/ci/app:v1"])
+        for _ in 0..<20 where !push.succeeded {
+            // Portcullis picks the robots file up within a second.
+            try await Task.sleep(for: .milliseconds(250))
+            push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", "ci:\(secret)", "oci:\(layout):v1", "docker://\(deployment.host)/ci/app:v1"])
+        }
+        #expect(push.succeeded, "\(push)")
+        let tags = try deployment.curl(["-u", "ci:\(secret)"], path: "/v2/ci/app/tags/list")
+        #expect(tags.standardOutput.contains("\"v1\""), "\(tags)")
+
+        _ = try Command(binary, ["robot", "revoke", "ci", "--config", deployment.configurationPath]).run().checked()
+        var status = ""
+        for _ in 0..<50 {
+            status = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "ci:\(secret)"], path: "/v2/ci/app/tags/list").standardOutput
+            if status == "401" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == "401", "the robot still works after revoke")
+    }
+
+    @Test("the catalog is filtered per account and paginated with n, last and Link; a rule with actions [] refuses it")
+    func filteredCatalogPagination() async throws {
+        let deployment = try await Self.setup.value
+        let (layout, _) = try writeImage(named: "cat", content: "catalog")
+        for (account, repository) in [("alice", "alice/c1"), ("alice", "alice/c2"), ("alice", "alice/c3"), ("bob", "bob/c1")] {
+            let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials(account), "oci:\(layout):v1", "docker://\(deployment.host)/\(repository):v1"])
+            #expect(push.succeeded, "\(push)")
+        }
+        let first = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/_catalog?n=2")
+        let firstBody = String(first.standardOutput.split(separator: "\r\n\r\n", maxSplits: 1).last ?? "")
+        #expect(firstBody.hasPrefix(#"{"repositories":["alice/c1","alice/c2"]}"#), "\(first)")
+        #expect(first.standardOutput.contains(#"Link: </v2/_catalog?last=alice%2Fc2&n=2>; rel="next""#), "\(first)")
+
+        let second = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/_catalog?last=alice%2Fc2&n=2")
+        let secondBody = String(second.standardOutput.split(separator: "\r\n\r\n", maxSplits: 1).last ?? "")
+        #expect(secondBody.contains(#""alice/c3""#), "\(second)")
+        #expect(!second.standardOutput.contains("Link:"), "\(second)")
+        #expect(!secondBody.contains("bob/"), "\(second)")
+
+        let bob = try deployment.curl(["-u", deployment.credentials("bob")], path: "/v2/_catalog")
+        #expect(bob.standardOutput.contains("bob/c1") && !bob.standardOutput.contains("alice/"), "\(bob)")
+
+        let carol = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("carol")], path: "/v2/_catalog")
+        #expect(carol.standardOutput == "401")
+    }
+
+    @Test("a burst of wrong passwords is throttled with 429 and Retry-After while another account's correct login is unaffected")
+    func bruteForceThrottled() async throws {
+        let deployment = try await Self.setup.value
+        var statuses: [String] = []
+        for attempt in 0..<6 {
+            let result = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "erin:wrong-\(attempt)"], path: "/token?service=portcullis")
+            statuses.append(result.standardOutput)
+        }
+        #expect(statuses.prefix(3).allSatisfy { $0 == "401" }, "\(statuses)")
+        #expect(statuses.suffix(3).allSatisfy { $0 == "429" }, "\(statuses)")
+        let throttled = try deployment.curl(["-i", "-u", deployment.credentials("erin")], path: "/token?service=portcullis")
+        #expect(throttled.standardOutput.hasPrefix("HTTP/1.1 429"), "even the right password waits out the cooling-off period: \(throttled)")
+        #expect(throttled.standardOutput.lowercased().contains("retry-after: "))
+
+        let other = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/token?service=portcullis")
+        #expect(other.standardOutput == "200")
+        #expect(deployment.gateway.log.contains("warning") && deployment.gateway.log.contains("authentication throttled"))
+    }
+}
