@@ -15,6 +15,8 @@ struct ProxyHandler: Sendable {
     let authenticator: BasicAuthenticator
     let client: HTTPClient
     let logger: Logger
+    /// State of the endpoints Portcullis answers itself.
+    let localEndpoints = LocalEndpoints()
 
     /// How long an upstream exchange may take in total (a multi-GB blob included).
     var upstreamDeadline: TimeAmount = .hours(12)
@@ -117,6 +119,9 @@ struct ProxyHandler: Sendable {
             }
         }
 
+        // Endpoints Portcullis answers itself (see ProxyHandler+LocalEndpoints.swift).
+        if try await answerLocally(request, scopes: scopes, account: account, state: state, writer: writer, log: &log) { return }
+
         // Forward.
         let upstream = configuration.upstream
         let (token, _) = try state.upstreamTokens.token(
@@ -195,6 +200,7 @@ struct ProxyHandler: Sendable {
             return
         }
         if request.hasBody && request.body.stream.bodyState != .finished { writer.closeConnection = true }
+        didForward(request, status: Int(response.status.code), state: state)
         log.status = Int(response.status.code)
         log.bytes = writer.bytesWritten
         log.duration = ContinuousClock.now - started
