@@ -144,7 +144,7 @@ struct DoctorAndReadinessTests {
         #expect(failure?.contains("the registry rejects a token with key hint x5c") == true, "\(broken)")
         #expect(failure?.contains("rootcertbundle") == true, "\(broken)")
         try await waitForReadiness(deployment, expecting: "503")
-        #expect(deployment.gateway.log.contains("error portcullis") && deployment.gateway.log.contains("not ready"))
+        #expect(deployment.gateway.log.contains("level=error") && deployment.gateway.log.contains("not ready"))
 
         try await deployment.rewireRegistry(trustingOtherKey: false)
         try await waitForReadiness(deployment, expecting: "200")

@@ -16,7 +16,7 @@ struct UpstreamFailureTests {
         let down = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
         #expect(down.standardOutput.hasPrefix("HTTP/1.1 503"), "\(down)")
         #expect(down.standardOutput.contains(#""code":"UNAVAILABLE""#), "\(down)")
-        #expect(deployment.gateway.log.contains("error portcullis") && deployment.gateway.log.contains("registry unreachable"))
+        #expect(deployment.gateway.log.contains("level=error") && deployment.gateway.log.contains("registry unreachable"))
 
         try await deployment.restartRegistry()
         let after = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
@@ -33,9 +33,9 @@ struct UpstreamFailureTests {
         let response = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
         #expect(response.standardOutput.hasPrefix("HTTP/1.1 502"), "\(response)")
         #expect(response.standardOutput.contains("the registry rejected Portcullis's token"), "\(response)")
-        let errorLine = deployment.gateway.log.split(separator: "\n").first { $0.contains("error portcullis") && $0.contains("rejected the token Portcullis minted") }
+        let errorLine = deployment.gateway.log.split(separator: "\n").first { $0.contains("level=error") && $0.contains("rejected the token Portcullis minted") }
         let line = try #require(errorLine, "no error-level line in:\n\(deployment.gateway.log)")
-        #expect(line.contains("registry_challenge=Bearer realm="))
+        #expect(line.contains("registry_challenge=\"Bearer realm="))
         #expect(line.contains("key_hint=x5c"))
     }
 }

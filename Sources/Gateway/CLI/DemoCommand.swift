@@ -111,7 +111,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
 
-        GatewayRunner.bootstrapLogging(level: "info")
+        GatewayRunner.bootstrapLogging(level: "info", format: "logfmt", audit: "stderr")
         let logger = Logger(label: "portcullis")
         let image = path("image")
         let instructions = """

@@ -8,15 +8,24 @@ import Policy
 
 /// Starts the gateway for a loaded configuration and runs it until cancelled.
 enum GatewayRunner {
-    /// Sets up logging once per process at `level`.
-    static func bootstrapLogging(level: String) {
+    /// Sets up logging once per process: `format` lines on standard error at `level`, and
+    /// the audit stream (always JSON) at `audit` (`stdout`, `stderr`, `off` or a file).
+    static func bootstrapLogging(level: String, format: String = "logfmt", audit: String = "stdout") {
         let parsed = Logger.Level(rawValue: level) ?? .info
+        let lineFormat = StructuredLogHandler.Format(rawValue: format) ?? .logfmt
+        let main = StructuredLogHandler.Sink(descriptor: STDERR_FILENO)
+        let auditSink = audit == "off" ? nil : (try? StructuredLogHandler.Sink.open(audit)) ?? StructuredLogHandler.Sink(descriptor: STDOUT_FILENO)
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = parsed
-            return handler
+            if label == auditLabel {
+                guard let auditSink else { return SwiftLogNoOpLogHandler() }
+                return StructuredLogHandler(label: label, format: .json, sink: auditSink, level: .info)
+            }
+            return StructuredLogHandler(label: label, format: lineFormat, sink: main, level: parsed)
         }
     }
+
+    /// The logger label of the audit stream.
+    static let auditLabel = "portcullis.audit"
 
     /// Serves `state` until the surrounding task is cancelled.
     static func run(state: GatewayState, logger: Logger, onListening: @Sendable (Int) -> Void = { _ in }) async throws {
@@ -28,6 +37,7 @@ enum GatewayRunner {
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientConfiguration)
         let holder = StateHolder(state)
+        let observability = Observability(metrics: GatewayMetrics(), audit: AuditLog(logger: Logger(label: auditLabel)))
         let throttling = configuration.throttling
         let authenticator = BasicAuthenticator(
             cache: CredentialCache(),
@@ -35,14 +45,16 @@ enum GatewayRunner {
                 settings: .init(
                     maxFailures: throttling.maxFailures, maxFailuresPerAddress: throttling.maxFailuresPerAddress,
                     window: Double(throttling.window), cooldown: Double(throttling.cooldown))),
-            logger: logger)
+            logger: logger, metrics: observability.metrics)
         let readiness = Readiness()
         let router = GatewayRouter(
-            tokenEndpoint: TokenEndpoint(state: holder, authenticator: authenticator, logger: logger),
-            proxy: ProxyHandler(state: holder, authenticator: authenticator, client: client, logger: logger),
-            readiness: readiness
+            tokenEndpoint: TokenEndpoint(state: holder, authenticator: authenticator, logger: logger, observability: observability),
+            proxy: ProxyHandler(state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability),
+            readiness: readiness,
+            metrics: observability.metrics
         )
-        let server = HTTPServer(host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger)
+        let server = HTTPServer(
+            host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger, metrics: observability.metrics)
         logger.notice(
             "portcullis starting",
             metadata: [

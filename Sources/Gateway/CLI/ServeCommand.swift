@@ -17,7 +17,8 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("portcullis: invalid configuration\n\(error)\n".utf8))
             throw ExitCode(2)
         }
-        GatewayRunner.bootstrapLogging(level: state.configuration.logLevel)
+        GatewayRunner.bootstrapLogging(
+            level: state.configuration.logLevel, format: state.configuration.logFormat, audit: state.configuration.auditDestination)
         let logger = Logger(label: "portcullis")
         try await GatewayRunner.untilSignalled {
             try await GatewayRunner.run(state: state, logger: logger)

@@ -252,7 +252,22 @@ enum ConfigurationLoader {
             }
 
             var level = "info"
-            if let section = mapping(top["log"], "log", allowed: ["level"]) {
+            var format = "logfmt"
+            var audit = "stdout"
+            if let section = mapping(top["log"], "log", allowed: ["level", "format", "audit"]) {
+                if let text = string(section["format"], "log.format") {
+                    if ["logfmt", "json"].contains(text) { format = text } else { problem("log.format", "must be logfmt or json (got \"\(text)\")") }
+                }
+                if let text = string(section["audit"], "log.audit") {
+                    if ["stdout", "stderr", "off"].contains(text) {
+                        audit = text
+                    } else {
+                        let resolved = text.hasPrefix("/") ? text : URL(fileURLWithPath: base).appendingPathComponent(text).path
+                        let directory = URL(fileURLWithPath: resolved).deletingLastPathComponent().path
+                        if !FileManager.default.fileExists(atPath: directory) { problem("log.audit", "directory \(directory) does not exist") }
+                        audit = resolved
+                    }
+                }
                 if let text = string(section["level"], "log.level") {
                     if ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(text) {
                         level = text
@@ -266,7 +281,7 @@ enum ConfigurationLoader {
             return GatewayConfiguration(
                 listen: listen, publicURL: publicURL, upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
                 throttling: throttling,
-                issuers: issuers, readinessInterval: readinessInterval, rules: rules, ruleSources: ruleSources, logLevel: level,
+                issuers: issuers, readinessInterval: readinessInterval, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
                 sourcePath: path)
         }
 

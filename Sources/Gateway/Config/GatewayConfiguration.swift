@@ -101,6 +101,10 @@ struct GatewayConfiguration: Sendable {
     var ruleSources: [String]
     /// swift-log level name.
     var logLevel: String = "info"
+    /// Log line format: `logfmt` or `json`.
+    var logFormat: String = "logfmt"
+    /// Audit destination: `stdout`, `stderr`, `off`, or a file path.
+    var auditDestination: String = "stdout"
     /// The file the configuration was read from.
     var sourcePath: String
 

@@ -1,20 +1,115 @@
 import Foundation
+import NIOHTTP1
 import Policy
 
 /// State kept by the endpoints Portcullis answers itself instead of the registry.
 final class LocalEndpoints: Sendable {
+    /// Tag → digest maps for `tags/list?digest=`, per repository.
+    let tagDigests = TagDigestCache()
+
     init() {}
 }
 
 extension ProxyHandler {
     /// Answers an authorized request without the registry when Portcullis serves it itself.
+    ///
+    /// Served here: `GET`/`HEAD /v2/<name>/tags/list?digest=<digest>`, the tags of a repository
+    /// whose manifest digest is `<digest>`, as `{"name", "digest", "tags"}` with the tags sorted
+    /// (the caller needed pull on the repository to get here). The plain `tags/list`, without a
+    /// `digest` parameter, is the registry's and is forwarded untouched.
     /// - Returns: whether the request was answered.
     func answerLocally(
         _ request: IncomingRequest, scopes: [Scope], account: String, state: GatewayState, writer: ResponseWriter, log: inout RequestLog
     ) async throws -> Bool {
-        false
+        guard let query = request.query, request.head.method == .GET || request.head.method == .HEAD,
+            let digest = QueryParameters(query).first("digest"),
+            let route = try? Route(path: request.path), route.endpoint == .tags, let repository = route.repository
+        else { return false }
+        try await answerTagsOfDigest(digest, repository: repository, scopes: scopes, account: account, state: state, writer: writer, log: &log)
+        return true
     }
 
-    /// Called after the registry answered a forwarded request with `status`.
-    func didForward(_ request: IncomingRequest, status: Int, state: GatewayState) {}
+    /// Called after the registry answered a forwarded request with `status`: a manifest pushed or
+    /// deleted through Portcullis changes its repository's tags, so their cached digests go.
+    func didForward(_ request: IncomingRequest, status: Int, state: GatewayState) {
+        guard (200..<300).contains(status), request.head.method == .PUT || request.head.method == .DELETE,
+            let route = try? Route(path: request.path), case .manifest = route.endpoint, let repository = route.repository
+        else { return }
+        localEndpoints.tagDigests.invalidate(repository.value)
+    }
+
+    /// Whether `text` is a digest as distribution's grammar writes it (`algorithm:encoded`).
+    static func isDigest(_ text: String) -> Bool {
+        guard let colon = text.firstIndex(of: ":") else { return false }
+        let algorithm = text[..<colon]
+        let encoded = text[text.index(after: colon)...]
+        let isLowerAlphanumeric: (Character) -> Bool = { ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+        guard !algorithm.isEmpty, !encoded.isEmpty,
+            algorithm.allSatisfy({ isLowerAlphanumeric($0) || "+._-".contains($0) }),
+            let first = algorithm.first, let last = algorithm.last, isLowerAlphanumeric(first), isLowerAlphanumeric(last),
+            encoded.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "=_-".contains($0)) })
+        else { return false }
+        return algorithm != "sha256" || (encoded.count == 64 && encoded.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) })
+    }
+
+    private func answerTagsOfDigest(
+        _ digest: String, repository: RepositoryName, scopes: [Scope], account: String, state: GatewayState, writer: ResponseWriter,
+        log: inout RequestLog
+    ) async throws {
+        guard Self.isDigest(digest) else {
+            log.status = 400
+            log.outcome = "tags of digest: invalid digest"
+            logger.info("request", metadata: log.metadata)
+            try await writer.respond(
+                status: .badRequest, error: RegistryErrorBody(code: "DIGEST_INVALID", message: "\"\(digest)\" is not a valid digest"))
+            return
+        }
+        let cache = localEndpoints.tagDigests
+        let now = Date().timeIntervalSince1970
+        let digests: [String: String]
+        let cached: Bool
+        if let hit = cache.lookup(repository.value, now: now) {
+            digests = hit
+            cached = true
+        } else {
+            let epoch = cache.begin()
+            let upstream = state.configuration.upstream
+            let api = RegistryAPI.minting(for: account, state: state, client: client)
+            do {
+                digests = try await api.tagDigests(of: repository)
+            } catch let error as RegistryAPIError {
+                log.outcome = "tags of digest: \(error.message)"
+                switch error.code {
+                case .notFound:
+                    log.status = 404
+                    logger.info("request", metadata: log.metadata)
+                    try await writer.respond(
+                        status: .notFound,
+                        error: RegistryErrorBody(code: "NAME_UNKNOWN", message: "repository name not known to registry", detail: .text(repository.value)))
+                case .unreachable:
+                    log.status = 503
+                    logger.error("registry unreachable", metadata: log.metadata)
+                    try await writer.respond(
+                        status: .serviceUnavailable,
+                        error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable"))
+                default:
+                    log.status = 502
+                    logger.error("tags of digest failed", metadata: log.metadata)
+                    try await writer.respond(
+                        status: .badGateway, error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry's tags could not be read", detail: .text(error.message)))
+                }
+                return
+            }
+            cache.store(repository.value, digests: digests, since: epoch, now: now)
+            cached = false
+        }
+        let tags = digests.filter { $0.value == digest }.keys.sorted()
+        let json = try JSONSerialization.data(
+            withJSONObject: ["name": repository.value, "digest": digest, "tags": tags], options: [.withoutEscapingSlashes, .sortedKeys])
+        try await writer.respond(
+            status: .ok, headers: ["docker-distribution-api-version": "registry/2.0"], body: Array(json), contentType: "application/json; charset=utf-8")
+        log.status = 200
+        log.outcome = "tags of digest: \(tags.count) of \(digests.count) tags (\(cached ? "cached" : "from the registry"))"
+        logger.info("request", metadata: log.metadata)
+    }
 }

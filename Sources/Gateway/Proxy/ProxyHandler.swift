@@ -15,6 +15,7 @@ struct ProxyHandler: Sendable {
     let authenticator: BasicAuthenticator
     let client: HTTPClient
     let logger: Logger
+    let observability: Observability
     /// State of the endpoints Portcullis answers itself.
     let localEndpoints = LocalEndpoints()
 
@@ -28,7 +29,8 @@ struct ProxyHandler: Sendable {
         let method = request.head.method.rawValue
         var log = RequestLog(id: request.id, method: method, path: request.path)
 
-        let required = AccessMap.requiredAccess(method: method, path: request.path, query: request.query)
+        let required = AccessMap.requiredAccess(
+            method: method, path: request.path, query: request.query, contentType: request.head.headers.first(name: "content-type"))
         let scopes: [Scope]
         switch required {
         case .rejected(let rejection):
@@ -49,11 +51,13 @@ struct ProxyHandler: Sendable {
         case .none:
             log.outcome = "challenged: no credentials"
             logger.info("request challenged", metadata: log.metadata)
+            writer.requestLog = log
             try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes), writer: writer, message: "authentication required", scopes: scopes)
             return
         case .malformed(let why):
             log.outcome = "refused: \(why)"
             logger.warning("authentication failed", metadata: log.metadata)
+            writer.requestLog = log
             try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: why, scopes: scopes)
             return
         case .bearer(let token):
@@ -64,6 +68,7 @@ struct ProxyHandler: Sendable {
             } catch let error as PolicyError {
                 log.outcome = "refused: \(error.message)"
                 logger.warning("token rejected", metadata: log.metadata)
+                writer.requestLog = log
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: "invalid token: \(error.message)", scopes: scopes)
                 return
             }
@@ -87,6 +92,7 @@ struct ProxyHandler: Sendable {
             guard missing.isEmpty else {
                 log.outcome = "denied: \(issuer.isPortcullis ? "token" : "token or rules") lack \(missing.map(\.description).joined(separator: " "))"
                 logger.warning("insufficient scope", metadata: log.metadata)
+                writer.requestLog = log
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .insufficientScope), writer: writer, message: "access to the resource is denied", scopes: scopes)
                 return
             }
@@ -102,6 +108,7 @@ struct ProxyHandler: Sendable {
                     headers: ["retry-after": "\(retryAfter)"])
                 return
             case .failure(.invalid(let error)):
+                writer.requestLog = log
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: TokenEndpoint.clientMessage(error), scopes: scopes)
                 return
             }
@@ -114,6 +121,7 @@ struct ProxyHandler: Sendable {
             guard grant.isComplete else {
                 log.outcome = "denied: \(grant.description)"
                 logger.warning("insufficient access", metadata: log.metadata)
+                writer.requestLog = log
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .insufficientScope), writer: writer, message: "access to the resource is denied", scopes: scopes)
                 return
             }
@@ -124,7 +132,7 @@ struct ProxyHandler: Sendable {
 
         // Forward.
         let upstream = configuration.upstream
-        let (token, _) = try state.upstreamTokens.token(
+        let (token, cached) = try state.upstreamTokens.token(
             subject: account, scopes: scopes, lifetime: upstream.tokenLifetime, now: now.timeIntervalSince1970
         ) {
             try state.upstreamMinter.mint(
@@ -147,9 +155,15 @@ struct ProxyHandler: Sendable {
             writer.closeConnection = true
         }
 
+        observability.metrics.upstreamTokenCache(hit: cached)
         let response: HTTPClientResponse
+        let upstreamStarted = ContinuousClock.now
         do {
             response = try await client.execute(upstreamRequest, deadline: .now() + upstreamDeadline, logger: nil)
+            let elapsed = ContinuousClock.now - upstreamStarted
+            observability.metrics.upstreamLatency(
+                route: routeTemplate(request.path),
+                nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
         } catch {
             if request.body.stream.bodyState == .failed {
                 log.outcome = "client went away during the request body"
@@ -201,10 +215,30 @@ struct ProxyHandler: Sendable {
         }
         if request.hasBody && request.body.stream.bodyState != .finished { writer.closeConnection = true }
         didForward(request, status: Int(response.status.code), state: state)
+        auditChange(request, account: account, status: Int(response.status.code))
         log.status = Int(response.status.code)
         log.bytes = writer.bytesWritten
         log.duration = ContinuousClock.now - started
         logger.info("request", metadata: log.metadata)
+    }
+
+    private func routeTemplate(_ path: String) -> String {
+        (try? Route(path: path))?.endpoint.template ?? "other"
+    }
+
+    /// Writes completed pushes and deletes to the audit stream.
+    private func auditChange(_ request: IncomingRequest, account: String, status: Int) {
+        guard (200..<300).contains(status), let route = try? Route(path: request.path) else { return }
+        let event: String
+        switch (request.head.method, route.endpoint) {
+        case (.PUT, .manifest): event = "push"
+        case (.PUT, .upload): event = "push_blob"
+        case (.DELETE, _): event = "delete"
+        default: return
+        }
+        observability.audit.change(
+            event: event, account: account, peer: request.remoteAddress, method: request.head.method.rawValue, path: request.path,
+            status: status, requestID: request.id)
     }
 
     private func respond(_ rejection: RouteRejection, writer: ResponseWriter) async throws {
@@ -219,6 +253,10 @@ struct ProxyHandler: Sendable {
     }
 
     private func challenge(_ challenge: Challenge, writer: ResponseWriter, message: String, scopes: [Scope]) async throws {
+        if challenge.failure != nil, let log = writer.requestLog {
+            observability.audit.denied(
+                account: log.account ?? "", peer: writer.peer, method: log.method, path: log.path, reason: log.outcome ?? message, requestID: log.id)
+        }
         let detail = scopes.flatMap { scope in
             scope.actions.words.map { RegistryErrorBody.AccessDetail(type: scope.resource.type, name: scope.resource.name, action: $0) }
         }

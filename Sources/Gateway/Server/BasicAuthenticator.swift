@@ -16,6 +16,7 @@ struct BasicAuthenticator: Sendable {
     let cache: CredentialCache
     let throttle: AuthenticationThrottle
     let logger: Logger
+    let metrics: GatewayMetrics
 
     /// Verifies `account`/`secret` presented from `address`.
     func authenticate(account: String, secret: String, address: String, state: GatewayState, requestID: String) async -> Result<Identity, Failure> {
@@ -24,6 +25,7 @@ struct BasicAuthenticator: Sendable {
             logger.warning(
                 "authentication throttled",
                 metadata: ["request": "\(requestID)", "account": "\(account)", "peer": "\(address)", "reason": "\(reason)", "retry_after": "\(retryAfter)"])
+            metrics.authenticationFailure(reason: "throttled")
             return .failure(.throttled(retryAfter: retryAfter, reason: reason))
         }
         do {
@@ -32,6 +34,7 @@ struct BasicAuthenticator: Sendable {
             return .success(identity)
         } catch let error as PolicyError {
             let delay = throttle.recordFailure(account: account, address: address, now: now)
+            metrics.authenticationFailure(reason: error.code.rawValue)
             logger.warning(
                 "authentication failed",
                 metadata: ["request": "\(requestID)", "account": "\(account)", "peer": "\(address)", "reason": "\(error.message)", "code": "\(error.code.rawValue)"])

@@ -5,6 +5,7 @@ struct GatewayRouter: RequestHandler {
     let tokenEndpoint: TokenEndpoint
     let proxy: ProxyHandler
     let readiness: Readiness
+    let metrics: GatewayMetrics
 
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
         switch request.path {
@@ -12,6 +13,8 @@ struct GatewayRouter: RequestHandler {
             try await tokenEndpoint.handle(request, writer: writer)
         case "/healthz":
             try await writer.respond(status: .ok, body: Array("ok\n".utf8), contentType: "text/plain")
+        case "/metrics":
+            try await writer.respond(status: .ok, body: metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case "/readyz":
             let (ready, reason) = readiness.current
             try await writer.respond(

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Policy
 import Synchronization
 
 /// The plain HTTP/1.1 listener.
@@ -18,6 +19,8 @@ struct HTTPServer: Sendable {
     var handler: any RequestHandler
     /// Logs connection-level failures.
     var logger: Logger
+    /// Counts connections and requests.
+    var metrics: GatewayMetrics
     /// Request bodies left unread by a handler are drained up to this size to keep the
     /// connection; beyond it the connection is closed.
     var drainLimit = 1 << 20
@@ -54,9 +57,21 @@ struct HTTPServer: Sendable {
         }
     }
 
+    /// A bounded label for a request path.
+    static func routeLabel(_ path: String) -> String {
+        switch path {
+        case "/token", "/metrics", "/healthz", "/readyz": return String(path.dropFirst())
+        default:
+            guard path.hasPrefix("/v2/") else { return "other" }
+            return (try? Route(path: path))?.endpoint.template ?? "invalid"
+        }
+    }
+
     private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, number: Int) async {
         let remote = connection.channel.remoteAddress?.ipAddress ?? "unknown"
         let allocator = connection.channel.allocator
+        metrics.openConnections.increment()
+        defer { metrics.openConnections.decrement() }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let stream = InboundRequestStream(inbound)
@@ -65,8 +80,14 @@ struct HTTPServer: Sendable {
                     sequence += 1
                     stream.resetForNextRequest()
                     let writer = ResponseWriter(outbound: outbound, allocator: allocator, requestMethod: head.method)
+                    writer.peer = remote
                     let request = IncomingRequest(
                         head: head, body: RequestBody(stream: stream), remoteAddress: remote, id: "\(number)-\(sequence)")
+                    defer {
+                        metrics.request(
+                            route: Self.routeLabel(request.path), method: head.method.rawValue, status: Int(writer.status?.code ?? 0),
+                            bytesIn: stream.bodyBytesRead, bytesOut: writer.bytesWritten)
+                    }
                     do {
                         try await handler.handle(request, writer: writer)
                     } catch {

@@ -40,12 +40,18 @@ final class InboundRequestStream: @unchecked Sendable {
         return head
     }
 
+    private let bodyBytes = Atomic<Int>(0)
+
+    /// Body bytes read for the current request.
+    var bodyBytesRead: Int { bodyBytes.load(ordering: .relaxed) }
+
     /// The next body part of the current request, `nil` after its end.
     func nextBodyPart() async throws -> ByteBuffer? {
         guard state.withLock({ $0 }) == .streaming else { return nil }
         do {
             switch try await iterator.next() {
             case .body(let buffer):
+                bodyBytes.add(buffer.readableBytes, ordering: .relaxed)
                 return buffer
             case .end:
                 state.withLock { $0 = .finished }
@@ -71,7 +77,10 @@ final class InboundRequestStream: @unchecked Sendable {
 
     func markConsumerStarted() { consumerStarted.withLock { $0 = true } }
 
-    func resetForNextRequest() { consumerStarted.withLock { $0 = false } }
+    func resetForNextRequest() {
+        consumerStarted.withLock { $0 = false }
+        bodyBytes.store(0, ordering: .relaxed)
+    }
 
     /// Reads and discards the rest of a body of at most `limit` bytes.
     /// - Returns: whether the body was finished; `false` means the connection must close.

@@ -16,6 +16,10 @@ final class ResponseWriter: @unchecked Sendable {
     private(set) var bytesWritten = 0
     /// Set when the connection must close after this response.
     var closeConnection = false
+    /// The request's log fields, for the audit stream.
+    var requestLog: RequestLog?
+    /// The client address.
+    var peer = ""
 
     init(outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, allocator: ByteBufferAllocator, requestMethod: HTTPMethod) {
         self.outbound = outbound

@@ -15,6 +15,7 @@ struct TokenEndpoint: Sendable {
     let state: StateHolder
     let authenticator: BasicAuthenticator
     let logger: Logger
+    let observability: Observability
 
     /// The largest form body accepted.
     static let maximumFormSize = 64 * 1024
@@ -71,11 +72,15 @@ struct TokenEndpoint: Sendable {
             case .success(let verified):
                 identity = verified
             case .failure(.throttled(let retryAfter, let reason)):
+                observability.metrics.tokenIssuance(outcome: "throttled")
+                observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: reason, requestID: request.id)
                 try await writer.respond(
                     status: .tooManyRequests, error: RegistryErrorBody(code: "TOOMANYREQUESTS", message: reason),
                     headers: ["retry-after": "\(retryAfter)"])
                 return
             case .failure(.invalid(let error)):
+                observability.metrics.tokenIssuance(outcome: "refused")
+                observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: error.message, requestID: request.id)
                 try await writer.respond(
                     status: .unauthorized,
                     error: RegistryErrorBody(code: "UNAUTHORIZED", message: "authentication required: \(Self.clientMessage(error))"),
@@ -91,7 +96,7 @@ struct TokenEndpoint: Sendable {
         }
 
         let offline = parameters.first("offline_token") == "true" && identity.kind != .anonymous
-        let issued = try issue(scopes, to: identity, state: state, requestID: request.id, refresh: offline)
+        let issued = try issue(scopes, to: identity, state: state, request: request, refresh: offline)
         var body: [String: Any] = [
             "token": issued.token, "access_token": issued.token, "expires_in": configuration.token.lifetime,
             "issued_at": issued.issuedAt,
@@ -151,9 +156,13 @@ struct TokenEndpoint: Sendable {
             case .success(let verified):
                 identity = verified
             case .failure(.throttled(let retryAfter, let reason)):
+                observability.metrics.tokenIssuance(outcome: "throttled")
+                observability.audit.denied(account: username, peer: request.remoteAddress, method: "POST", path: "/token", reason: reason, requestID: request.id)
                 try await oauthError(writer, status: .tooManyRequests, "invalid_grant", reason, headers: ["retry-after": "\(retryAfter)"])
                 return
             case .failure(.invalid(let error)):
+                observability.metrics.tokenIssuance(outcome: "refused")
+                observability.audit.denied(account: username, peer: request.remoteAddress, method: "POST", path: "/token", reason: error.message, requestID: request.id)
                 try await oauthError(writer, status: .unauthorized, "invalid_grant", Self.clientMessage(error))
                 return
             }
@@ -167,6 +176,8 @@ struct TokenEndpoint: Sendable {
                 identity = try state.credentials.currentIdentity(account: claims.sub.value, now: Date().timeIntervalSince1970)
                 refreshToken = presented
             } catch let error as PolicyError {
+                observability.metrics.tokenIssuance(outcome: "refused")
+                observability.audit.denied(account: "", peer: request.remoteAddress, method: "POST", path: "/token", reason: "refresh token: \(error.message)", requestID: request.id)
                 logger.warning(
                     "refresh token refused",
                     metadata: ["request": "\(request.id)", "peer": "\(request.remoteAddress)", "reason": "\(error.message)"])
@@ -180,7 +191,7 @@ struct TokenEndpoint: Sendable {
             return
         }
 
-        let issued = try issue(scopes, to: identity, state: state, requestID: request.id, refresh: offline && refreshToken == nil)
+        let issued = try issue(scopes, to: identity, state: state, request: request, refresh: offline && refreshToken == nil)
         var body: [String: Any] = [
             "access_token": issued.token, "expires_in": configuration.token.lifetime, "issued_at": issued.issuedAt,
             "scope": issued.grantedScopes.map(\.description).joined(separator: " "),
@@ -198,7 +209,8 @@ struct TokenEndpoint: Sendable {
         var refreshToken: String?
     }
 
-    private func issue(_ scopes: [Scope], to identity: Identity, state: GatewayState, requestID: String, refresh: Bool) throws -> Issued {
+    private func issue(_ scopes: [Scope], to identity: Identity, state: GatewayState, request: IncomingRequest, refresh: Bool) throws -> Issued {
+        let requestID = request.id
         let configuration = state.configuration
         let now = Date()
         let grant = state.rules.grant(scopes, to: identity)
@@ -224,6 +236,10 @@ struct TokenEndpoint: Sendable {
         } else {
             logger.info("token issued", metadata: metadata)
         }
+        observability.metrics.tokenIssuance(outcome: grant.isComplete ? "complete" : "partial")
+        observability.audit.tokenIssued(
+            account: identity.kind == .anonymous ? "anonymous" : identity.account, peer: request.remoteAddress,
+            granted: grant.scopes.map(\.description).joined(separator: " "), refreshToken: refresh, requestID: requestID)
         return Issued(
             token: token, issuedAt: ISO8601DateFormatter().string(from: claims.iat?.value ?? now), grantedScopes: grant.scopes,
             refreshToken: refreshToken)
@@ -253,6 +269,8 @@ struct TokenEndpoint: Sendable {
     }
 
     private func refuse(_ request: IncomingRequest, _ writer: ResponseWriter, realm: String, reason: String) async throws {
+        observability.metrics.tokenIssuance(outcome: "refused")
+        observability.audit.denied(account: "", peer: request.remoteAddress, method: request.head.method.rawValue, path: "/token", reason: reason, requestID: request.id)
         logger.warning(
             "authentication failed at the token endpoint",
             metadata: ["request": "\(request.id)", "peer": "\(request.remoteAddress)", "reason": "\(reason)"])

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Maps a `/v2/` request to the access it requires, exactly as distribution's access records do.
 ///
 /// GET and HEAD need `pull`; POST, PUT and PATCH need `pull` and `push`; DELETE needs `delete`;
@@ -12,12 +14,22 @@ public enum AccessMap {
     ///   - method: The HTTP method, upper case.
     ///   - path: The request path without the query string, exactly as received.
     ///   - query: The raw query string without the leading `?`, if any.
-    public static func requiredAccess(method: String, path: String, query: String?) -> RequiredAccess {
+    ///   - contentType: The request's `Content-Type`. distribution reads `from` out of form
+    ///     bodies too (Go's `FormValue`), which a proxy cannot see before forwarding; such
+    ///     bodies are never sent by registry clients, so they are refused.
+    public static func requiredAccess(method: String, path: String, query: String?, contentType: String? = nil) -> RequiredAccess {
         let route: Route
         do {
             route = try Route(path: path)
         } catch {
             return .rejected(error)
+        }
+        if let contentType, ["POST", "PUT", "PATCH"].contains(method) {
+            let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            if mediaType == "application/x-www-form-urlencoded" || mediaType == "multipart/form-data" {
+                return .rejected(
+                    RouteRejection(.badRequest, "\(mediaType) bodies are refused: the registry would read parameters such as from out of them"))
+            }
         }
         return requiredAccess(method: method, route: route, query: query)
     }

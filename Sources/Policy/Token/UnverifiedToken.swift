@@ -42,6 +42,11 @@ public struct UnverifiedToken: Sendable {
     /// The claims, decoded without verification.
     /// - Throws: ``PolicyError/Code/invalidToken`` when they do not decode.
     public func claims() throws -> TokenClaims {
+        if let object = try? JSONSerialization.jsonObject(with: Data(payloadJSON)) as? [String: Any],
+            JOSEHeader.hasDuplicateTopLevelKeys(payloadJSON, expected: object.count)
+        {
+            throw PolicyError(.invalidToken, "claims have duplicate members")
+        }
         do {
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = .secondsSince1970
