@@ -135,10 +135,8 @@ struct DemoCommand: AsyncParsableCommand {
             Ctrl-C stops Portcullis and the registry.
 
             """
-        try await GatewayRunner.untilSignalled {
-            try await GatewayRunner.run(state: state, logger: logger) { _ in
-                FileHandle.standardOutput.write(Data((instructions + "\n").utf8))
-            }
+        try await GatewayRunner.run(state: state, logger: logger) { _ in
+            FileHandle.standardOutput.write(Data((instructions + "\n").utf8))
         }
         print("demo stopped; files kept in \(base)")
     }

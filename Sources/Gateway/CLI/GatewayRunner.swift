@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Policy
+import ServiceLifecycle
 
 /// Starts the gateway for a loaded configuration and runs it until cancelled.
 enum GatewayRunner {
@@ -28,7 +29,7 @@ enum GatewayRunner {
     static let auditLabel = "portcullis.audit"
 
     /// Serves `state` until the surrounding task is cancelled.
-    static func run(state: GatewayState, logger: Logger, onListening: @Sendable (Int) -> Void = { _ in }) async throws {
+    static func run(state: GatewayState, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let configuration = state.configuration
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.redirectConfiguration = .disallow
@@ -53,8 +54,9 @@ enum GatewayRunner {
             readiness: readiness,
             metrics: observability.metrics
         )
-        let server = HTTPServer(
+        var server = HTTPServer(
             host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger, metrics: observability.metrics)
+        server.onShutdown = { readiness.markDraining() }
         logger.notice(
             "portcullis starting",
             metadata: [
@@ -62,35 +64,47 @@ enum GatewayRunner {
                 "registry_version": "\(configuration.upstream.registryVersion)", "key_hint": "\(state.upstreamMinter.hint)",
                 "rules": "\(configuration.rules.count)",
             ])
-        do {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await readiness.run(state: holder, client: client, logger: logger) }
-                group.addTask {
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: ServerService(server: server, onListening: onListening)),
+                .init(service: BackgroundService { await readiness.run(state: holder, client: client, logger: logger) }),
+                .init(service: BackgroundService {
                     await ConfigurationReloader(path: configuration.sourcePath, holder: holder, logger: logger).run()
-                }
-                try await server.run(onListening: onListening)
-            }
-        } catch is CancellationError {
+                }),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = Duration.seconds(configuration.shutdownGracePeriod)
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {
             try? await client.shutdown()
             throw error
         }
         try? await client.shutdown()
     }
+}
 
-    /// Runs `body` until SIGINT or SIGTERM arrives, then cancels it and waits for it to finish.
-    static func untilSignalled(_ body: @escaping @Sendable () async throws -> Void) async throws {
-        let task = Task { try await body() }
-        let sources = [SIGINT, SIGTERM].map { signalNumber -> DispatchSourceSignal in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { task.cancel() }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
-        do {
-            try await task.value
-        } catch is CancellationError {}
+/// The HTTP listener as a service of the group: it drains on graceful shutdown and then returns.
+struct ServerService: Service {
+    let server: HTTPServer
+    let onListening: @Sendable (Int) -> Void
+
+    func run() async throws {
+        try await server.run(onListening: onListening)
+    }
+}
+
+/// A background loop that stops when the group shuts down gracefully.
+struct BackgroundService: Service {
+    let body: @Sendable () async -> Void
+
+    init(_ body: @escaping @Sendable () async -> Void) {
+        self.body = body
+    }
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await body() }
     }
 }

@@ -147,9 +147,19 @@ struct PruneCommand: AsyncParsableCommand {
                 print("\(name): no such repository")
                 continue
             }
-            var facts: [String: ImageInspector.Facts] = [:]
-            for digest in Set(digests.values).sorted() {
-                facts[digest] = try await inspector.facts(of: digest, in: name)
+            let facts = try await withThrowingTaskGroup(of: (String, ImageInspector.Facts).self) { group in
+                var facts: [String: ImageInspector.Facts] = [:]
+                var pending = Set(digests.values).sorted()[...]
+                func next() {
+                    guard let digest = pending.popFirst() else { return }
+                    group.addTask { (digest, try await inspector.facts(of: digest, in: name)) }
+                }
+                for _ in 0..<api.concurrency { next() }
+                while let (digest, found) = try await group.next() {
+                    facts[digest] = found
+                    next()
+                }
+                return facts
             }
             let tags = digests.map { tag, digest in
                 TaggedManifest(tag: tag, digest: digest, created: facts[digest]?.created, references: facts[digest]?.references ?? [])
@@ -176,8 +186,9 @@ struct PruneCommand: AsyncParsableCommand {
 
     /// Prints the plan: one line per deleted manifest and one per kept tag.
     private func report(_ plan: RetentionPlan, repository name: RepositoryName) {
+        func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
         print(
-            "\(name): \(plan.decisions.count) tags; delete \(plan.deletions.count) manifests (\(plan.deletedTags.count) tags), keep \(plan.keptTags.count) tags")
+            "\(name): \(count(plan.decisions.count, "tag")); delete \(count(plan.deletions.count, "manifest")) (\(count(plan.deletedTags.count, "tag"))), keep \(count(plan.keptTags.count, "tag"))")
         for deletion in plan.deletions {
             print("  delete \(deletion.digest)  created \(Self.format(deletion.created))  tags \(deletion.tags.joined(separator: " "))")
         }

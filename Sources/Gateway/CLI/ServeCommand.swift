@@ -20,9 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
         GatewayRunner.bootstrapLogging(
             level: state.configuration.logLevel, format: state.configuration.logFormat, audit: state.configuration.auditDestination)
         let logger = Logger(label: "portcullis")
-        try await GatewayRunner.untilSignalled {
-            try await GatewayRunner.run(state: state, logger: logger)
-        }
+        try await GatewayRunner.run(state: state, logger: logger)
         logger.notice("portcullis stopped")
     }
 }

@@ -112,7 +112,7 @@ enum ConfigurationLoader {
             guard
                 let top = mapping(
                     root, "", allowed: [
-                        "listen", "public_url", "upstream", "token", "users", "issuers", "readiness", "throttling", "rules", "log",
+                        "listen", "public_url", "upstream", "token", "users", "issuers", "readiness", "throttling", "shutdown", "rules", "log",
                     ])
             else { return nil }
 
@@ -234,6 +234,11 @@ enum ConfigurationLoader {
                 readinessInterval = integer(section["interval"], "readiness.interval", range: 1...3600) ?? 10
             }
 
+            var shutdownGracePeriod = 30
+            if let section = mapping(top["shutdown"], "shutdown", allowed: ["grace_period"]) {
+                shutdownGracePeriod = integer(section["grace_period"], "shutdown.grace_period", range: 0...86_400) ?? 30
+            }
+
             var rules: [Rule] = []
             var ruleSources: [String] = []
             if let node = top["rules"] {
@@ -281,7 +286,7 @@ enum ConfigurationLoader {
             return GatewayConfiguration(
                 listen: listen, publicURL: publicURL, upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
                 throttling: throttling,
-                issuers: issuers, readinessInterval: readinessInterval, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
+                issuers: issuers, readinessInterval: readinessInterval, shutdownGracePeriod: shutdownGracePeriod, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
                 sourcePath: path)
         }
 

@@ -95,6 +95,8 @@ struct GatewayConfiguration: Sendable {
     var issuers: [ExternalIssuer] = []
     /// Seconds between readiness checks against the registry.
     var readinessInterval: Int = 10
+    /// Seconds in-flight requests may take to finish after SIGTERM.
+    var shutdownGracePeriod: Int = 30
     /// The rule list in order.
     var rules: [Rule]
     /// The rule list as written, for explanations.

@@ -7,8 +7,18 @@ import Synchronization
 final class Readiness: Sendable {
     private let status = Mutex<(ready: Bool, reason: String)>((false, "not checked yet"))
 
-    /// The latest verdict.
-    var current: (ready: Bool, reason: String) { status.withLock { $0 } }
+    private let draining = Atomic<Bool>(false)
+
+    /// The latest verdict; never ready once draining.
+    var current: (ready: Bool, reason: String) {
+        if draining.load(ordering: .relaxed) { return (false, "shutting down: draining requests in flight") }
+        return status.withLock { $0 }
+    }
+
+    /// Turns readiness false for good: the process is shutting down.
+    func markDraining() {
+        draining.store(true, ordering: .relaxed)
+    }
 
     /// Runs checks every `interval` seconds until cancelled, logging each change.
     func run(state: StateHolder, client: HTTPClient, logger: Logger) async {

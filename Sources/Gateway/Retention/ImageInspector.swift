@@ -54,7 +54,12 @@ struct ImageInspector: Sendable {
     /// `created` of the config an image manifest names, or of a schema 1 manifest's history.
     private func creation(ofImage object: [String: Any], in repository: RepositoryName) async throws -> Double? {
         if let config = object["config"] as? [String: Any], let configDigest = config["digest"] as? String {
-            let bytes = try await api.blob(configDigest, in: repository)
+            let bytes: [UInt8]
+            do {
+                bytes = try await api.blob(configDigest, in: repository)
+            } catch let error as RegistryAPIError where error.code == .notFound {
+                return nil  // a config the registry lost: unknown, so the image is kept
+            }
             guard let document = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
             return (document["created"] as? String).flatMap(RFC3339Timestamp.parse)
         }

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Policy
+import ServiceLifecycle
 import Synchronization
 
 /// The plain HTTP/1.1 listener.
@@ -21,6 +22,11 @@ struct HTTPServer: Sendable {
     var logger: Logger
     /// Counts connections and requests.
     var metrics: GatewayMetrics
+    /// Open connections, for graceful shutdown.
+    var connections = ConnectionTracker()
+    /// Called when a graceful shutdown begins (readiness turns false).
+    var onShutdown: @Sendable () -> Void = {}
+
     /// Request bodies left unread by a handler are drained up to this size to keep the
     /// connection; beyond it the connection is closed.
     var drainLimit = 1 << 20
@@ -45,16 +51,28 @@ struct HTTPServer: Sendable {
         onListening(listener.channel.localAddress?.port ?? port)
         logger.notice("listening", metadata: ["address": "\(host):\(listener.channel.localAddress?.port ?? port)"])
         let counter = Atomic<Int>(0)
-        try await withThrowingDiscardingTaskGroup { group in
-            try await listener.executeThenClose { connections in
-                for try await connection in connections {
-                    let number = counter.add(1, ordering: .relaxed).newValue
-                    group.addTask {
-                        await self.serve(connection, number: number)
+        let tracker = connections
+        let logger = logger
+        let onShutdown = onShutdown
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await listener.executeThenClose { connections in
+                    for try await connection in connections {
+                        let number = counter.add(1, ordering: .relaxed).newValue
+                        group.addTask {
+                            await self.serve(connection, number: number)
+                        }
                     }
                 }
             }
+        } onGracefulShutdown: {
+            // Stop accepting, close idle connections, let busy ones finish their request.
+            logger.notice("graceful shutdown: no longer accepting connections; draining requests in flight")
+            onShutdown()
+            listener.channel.close(promise: nil)
+            tracker.beginShutdown()
         }
+        logger.notice("all connections drained")
     }
 
     /// A bounded label for a request path.
@@ -72,14 +90,21 @@ struct HTTPServer: Sendable {
         let allocator = connection.channel.allocator
         metrics.openConnections.increment()
         defer { metrics.openConnections.decrement() }
+        guard connections.opened(number, channel: connection.channel) else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        defer { connections.closed(number) }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let stream = InboundRequestStream(inbound)
                 var sequence = 0
                 while let head = try await stream.nextHead() {
+                    connections.setBusy(number, true)
                     sequence += 1
                     stream.resetForNextRequest()
                     let writer = ResponseWriter(outbound: outbound, allocator: allocator, requestMethod: head.method)
+                    writer.closeWhen = { [connections] in connections.isShuttingDown }
                     writer.peer = remote
                     let request = IncomingRequest(
                         head: head, body: RequestBody(stream: stream), remoteAddress: remote, id: "\(number)-\(sequence)")
@@ -101,6 +126,7 @@ struct HTTPServer: Sendable {
                         return
                     }
                     if writer.closeConnection || !head.isKeepAlive { return }
+                    guard connections.setBusy(number, false) else { return }
                     switch stream.bodyState {
                     case .finished, .idle:
                         continue

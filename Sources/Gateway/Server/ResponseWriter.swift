@@ -16,6 +16,8 @@ final class ResponseWriter: @unchecked Sendable {
     private(set) var bytesWritten = 0
     /// Set when the connection must close after this response.
     var closeConnection = false
+    /// Consulted when the head is written: `true` closes the connection after this response.
+    var closeWhen: @Sendable () -> Bool = { false }
     /// The request's log fields, for the audit stream.
     var requestLog: RequestLog?
     /// The client address.
@@ -35,6 +37,7 @@ final class ResponseWriter: @unchecked Sendable {
     /// Writes the response head.
     func writeHead(status: HTTPResponseStatus, headers: HTTPHeaders) async throws {
         var headers = headers
+        if !closeConnection && closeWhen() { closeConnection = true }
         if closeConnection { headers.replaceOrAdd(name: "connection", value: "close") }
         self.status = status
         headSent = true

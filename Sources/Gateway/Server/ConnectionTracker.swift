@@ -1,0 +1,54 @@
+import NIOCore
+import Synchronization
+
+/// The open client connections, so that a graceful shutdown can close the idle ones at once
+/// and let the busy ones finish their current request.
+final class ConnectionTracker: Sendable {
+    private struct Entry {
+        let channel: any Channel
+        var busy: Bool
+    }
+
+    private struct State {
+        var entries: [Int: Entry] = [:]
+        var shuttingDown = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Whether a graceful shutdown has begun: connections close after their current response.
+    var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
+
+    /// Registers a connection; returns `false` (close it) when shutting down already.
+    func opened(_ id: Int, channel: any Channel) -> Bool {
+        state.withLock { state in
+            guard !state.shuttingDown else { return false }
+            state.entries[id] = Entry(channel: channel, busy: false)
+            return true
+        }
+    }
+
+    /// Forgets a connection.
+    func closed(_ id: Int) {
+        _ = state.withLock { $0.entries.removeValue(forKey: id) }
+    }
+
+    /// Marks a connection busy (a request is being served) or idle (waiting for the next one).
+    /// - Returns: `false` when it went idle during a shutdown and must close now.
+    @discardableResult
+    func setBusy(_ id: Int, _ busy: Bool) -> Bool {
+        state.withLock { state in
+            state.entries[id]?.busy = busy
+            return busy || !state.shuttingDown
+        }
+    }
+
+    /// Begins a graceful shutdown: idle connections are closed now, busy ones after their response.
+    func beginShutdown() {
+        let idle = state.withLock { state -> [any Channel] in
+            state.shuttingDown = true
+            return state.entries.values.filter { !$0.busy }.map(\.channel)
+        }
+        for channel in idle { channel.close(promise: nil) }
+    }
+}
