@@ -100,7 +100,7 @@ public func freeLoopbackPort() throws -> Int {
 }
 
 /// Waits until `url` answers with any HTTP status, or throws after `timeout`.
-public func waitUntilAnswering(_ url: String, timeout: Duration = .seconds(20)) async throws {
+public func waitUntilAnswering(_ url: String, timeout: Duration = .seconds(60)) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         let result = try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url]).run()

@@ -57,6 +57,9 @@ enum GatewayRunner {
         var server = HTTPServer(
             host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger, metrics: observability.metrics)
         server.onShutdown = { readiness.markDraining() }
+        server.tlsContext = { holder.current.tlsContext }
+        server.proxyProtocol = configuration.proxyProtocol
+        server.trustedProxies = { holder.current.trustedProxies }
         logger.notice(
             "portcullis starting",
             metadata: [

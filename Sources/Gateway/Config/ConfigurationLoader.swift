@@ -112,7 +112,8 @@ enum ConfigurationLoader {
             guard
                 let top = mapping(
                     root, "", allowed: [
-                        "listen", "public_url", "upstream", "token", "users", "issuers", "readiness", "throttling", "shutdown", "rules", "log",
+                        "listen", "public_url", "tls", "proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
+                        "throttling", "shutdown", "rules", "log",
                     ])
             else { return nil }
 
@@ -125,6 +126,25 @@ enum ConfigurationLoader {
             if let text = string(top["public_url"], "public_url", required: true) {
                 publicURL = Self.parseURL(text)
                 if publicURL == nil { problem("public_url", "must be an http:// or https:// URL without a path (got \"\(text)\")") }
+            }
+
+            var tls: GatewayConfiguration.TLS?
+            if let section = mapping(top["tls"], "tls", allowed: ["certificate", "key"]) {
+                let certificate = self.path(section["certificate"], "tls.certificate", required: true)
+                let key = self.path(section["key"], "tls.key", required: true)
+                if let certificate, let key { tls = GatewayConfiguration.TLS(certificate: certificate, key: key) }
+            }
+            var proxyProtocol = false
+            if let node = top["proxy_protocol"] {
+                if let value = node.bool { proxyProtocol = value } else { problem("proxy_protocol", "must be true or false") }
+            }
+            var trustedProxies: [String] = []
+            for (index, range) in (stringList(top["trusted_proxies"], "trusted_proxies") ?? []).enumerated() {
+                if AddressRange(range) == nil {
+                    problem("trusted_proxies[\(index)]", "must be an IP address or CIDR range such as 10.0.0.0/8 (got \"\(range)\")")
+                } else {
+                    trustedProxies.append(range)
+                }
             }
 
             var upstream: GatewayConfiguration.Upstream?
@@ -284,7 +304,8 @@ enum ConfigurationLoader {
 
             guard let listen, let publicURL, let upstream, let token else { return nil }
             return GatewayConfiguration(
-                listen: listen, publicURL: publicURL, upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
+                listen: listen, publicURL: publicURL, tls: tls, proxyProtocol: proxyProtocol, trustedProxies: trustedProxies,
+                upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
                 throttling: throttling,
                 issuers: issuers, readinessInterval: readinessInterval, shutdownGracePeriod: shutdownGracePeriod, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
                 sourcePath: path)

@@ -41,7 +41,15 @@ final class ConfigurationReloader: Sendable {
     @discardableResult
     func reload(reason: String) -> Bool {
         do {
-            let state = try GatewayState.load(try ConfigurationLoader.load(path: path))
+            let old = holder.current
+            // After a key rotation, tokens signed with the previous key stay valid until they expire.
+            let carried = old.ownKeys.prefix(4)
+            let state = try GatewayState.load(try ConfigurationLoader.load(path: path), previousKeys: Array(carried))
+            if state.signingKey.publicKey != old.signingKey.publicKey {
+                logger.notice(
+                    "signing key rotated; tokens signed with the previous key stay valid until they expire",
+                    metadata: ["new_key": "\(state.signingKey.identifiers.rfc7638)", "previous_key": "\(old.signingKey.identifiers.rfc7638)"])
+            }
             holder.replace(with: state)
             fingerprints.withLock { $0 = Self.fingerprints(of: state.watchedFiles) }
             logger.notice("configuration reloaded", metadata: ["reason": "\(reason)", "rules": "\(state.configuration.rules.count)"])

@@ -81,8 +81,20 @@ struct GatewayConfiguration: Sendable {
         var trustAccessClaim = false
     }
 
+    /// TLS termination: certificate chain and key files.
+    struct TLS: Sendable {
+        var certificate: String
+        var key: String
+    }
+
     var listen: ListenAddress
     var publicURL: PublicURL
+    /// TLS on the listener (HTTP/2 and HTTP/1.1 by ALPN); plain HTTP/1.1 without it.
+    var tls: TLS?
+    /// Whether every connection starts with a PROXY protocol (v1 or v2) header.
+    var proxyProtocol = false
+    /// Peers whose `X-Forwarded-For` names the client (CIDR ranges).
+    var trustedProxies: [String] = []
     var upstream: Upstream
     var token: Token
     /// Path of the htpasswd file, if users log in with passwords.

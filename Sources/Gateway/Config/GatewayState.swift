@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import Policy
 import SwiftASN1
 import X509
@@ -19,7 +20,7 @@ struct GatewayState: Sendable {
     let trustedIssuers: TrustedIssuers
     /// Verifies refresh tokens: signed by Portcullis for the refresh audience of its service.
     var refreshVerifier: TokenVerifier {
-        TokenVerifier(issuer: configuration.token.issuer, audience: Self.refreshAudience(configuration), keys: [TrustedKey(signingKey)])
+        TokenVerifier(issuer: configuration.token.issuer, audience: Self.refreshAudience(configuration), keys: ownKeys)
     }
 
     /// The audience of refresh tokens, which no access-token check accepts.
@@ -32,6 +33,7 @@ struct GatewayState: Sendable {
         let configuration = configuration
         var files = [configuration.sourcePath, configuration.token.key]
         files += [configuration.token.certificate, configuration.htpasswd, configuration.robots].compactMap { $0 }
+        if let tls = configuration.tls { files += [tls.certificate, tls.key] }
         for issuer in configuration.issuers {
             files += issuer.certificates + issuer.publicKeys + [issuer.jwks].compactMap { $0 }
         }
@@ -40,12 +42,25 @@ struct GatewayState: Sendable {
 
     /// Mints tokens for the registry in the pinned version's format.
     let upstreamMinter: TokenMinter
+    /// The TLS context new connections use (rebuilt when the certificate or key file changes).
+    let tlsContext: NIOSSLContext?
+    /// Peers whose `X-Forwarded-For` is believed.
+    let trustedProxies: [AddressRange]
+
+    /// Keys Portcullis signed with before a rotation, still trusted for their tokens.
+    let previousKeys: [TrustedKey]
+
+    /// Every key Portcullis's own tokens may be signed with: the current one first.
+    var ownKeys: [TrustedKey] { [TrustedKey(signingKey)] + previousKeys }
+
     /// Upstream tokens minted with ``upstreamMinter``; a new state starts with an empty cache.
     let upstreamTokens = UpstreamTokenCache()
 
     /// Reads every file the configuration names.
     /// - Throws: ``ConfigurationErrors`` with a key path for each problem.
-    static func load(_ configuration: GatewayConfiguration) throws -> GatewayState {
+    /// - Parameter previousKeys: signing keys Portcullis used before a key rotation, still
+    ///   trusted for the client and refresh tokens they signed.
+    static func load(_ configuration: GatewayConfiguration, previousKeys: [TrustedKey] = []) throws -> GatewayState {
         var problems: [ConfigurationProblem] = []
         func problem(_ keyPath: String, _ message: String) {
             problems.append(ConfigurationProblem(keyPath: keyPath, message: message))
@@ -156,6 +171,20 @@ struct GatewayState: Sendable {
                     trustAccessClaim: external.trustAccessClaim))
         }
 
+        var tlsContext: NIOSSLContext?
+        if let tls = configuration.tls {
+            do {
+                var settings = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem)))
+                settings.applicationProtocols = ["h2", "http/1.1"]
+                settings.minimumTLSVersion = .tlsv12
+                tlsContext = try NIOSSLContext(configuration: settings)
+            } catch {
+                problem("tls", "cannot use \(tls.certificate) and \(tls.key): \(error)")
+            }
+        }
+
         guard problems.isEmpty, let signingKey, let clientMinter, let upstreamMinter else {
             throw ConfigurationErrors(file: configuration.sourcePath, problems: problems)
         }
@@ -169,10 +198,14 @@ struct GatewayState: Sendable {
                 [
                     TrustedIssuers.Issuer(
                         verifier: TokenVerifier(
-                            issuer: configuration.token.issuer, audience: configuration.token.service, keys: [TrustedKey(signingKey)]),
+                            issuer: configuration.token.issuer, audience: configuration.token.service,
+                            keys: [TrustedKey(signingKey)] + previousKeys.filter { $0.publicKey != signingKey.publicKey }),
                         trustAccessClaim: true, isPortcullis: true)
                 ] + issuers),
-            upstreamMinter: upstreamMinter
+            upstreamMinter: upstreamMinter,
+            tlsContext: tlsContext,
+            trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),
+            previousKeys: previousKeys.filter { $0.publicKey != signingKey.publicKey }
         )
     }
 

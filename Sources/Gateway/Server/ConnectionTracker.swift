@@ -6,7 +6,8 @@ import Synchronization
 final class ConnectionTracker: Sendable {
     private struct Entry {
         let channel: any Channel
-        var busy: Bool
+        /// Requests in flight (HTTP/2 connections carry several).
+        var busy: Int
     }
 
     private struct State {
@@ -23,7 +24,7 @@ final class ConnectionTracker: Sendable {
     func opened(_ id: Int, channel: any Channel) -> Bool {
         state.withLock { state in
             guard !state.shuttingDown else { return false }
-            state.entries[id] = Entry(channel: channel, busy: false)
+            state.entries[id] = Entry(channel: channel, busy: 0)
             return true
         }
     }
@@ -33,13 +34,13 @@ final class ConnectionTracker: Sendable {
         _ = state.withLock { $0.entries.removeValue(forKey: id) }
     }
 
-    /// Marks a connection busy (a request is being served) or idle (waiting for the next one).
-    /// - Returns: `false` when it went idle during a shutdown and must close now.
+    /// Counts a request starting (`true`) or ending (`false`) on a connection.
+    /// - Returns: `false` when the connection went idle during a shutdown and must close now.
     @discardableResult
     func setBusy(_ id: Int, _ busy: Bool) -> Bool {
         state.withLock { state in
-            state.entries[id]?.busy = busy
-            return busy || !state.shuttingDown
+            state.entries[id]?.busy += busy ? 1 : -1
+            return busy || !state.shuttingDown || (state.entries[id]?.busy ?? 0) > 0
         }
     }
 
@@ -47,7 +48,7 @@ final class ConnectionTracker: Sendable {
     func beginShutdown() {
         let idle = state.withLock { state -> [any Channel] in
             state.shuttingDown = true
-            return state.entries.values.filter { !$0.busy }.map(\.channel)
+            return state.entries.values.filter { $0.busy == 0 }.map(\.channel)
         }
         for channel in idle { channel.close(promise: nil) }
     }

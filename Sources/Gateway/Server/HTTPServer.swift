@@ -1,12 +1,15 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
+import NIOSSL
 import Policy
 import ServiceLifecycle
 import Synchronization
 
-/// The plain HTTP/1.1 listener.
+/// The listener: plain HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1 offered by ALPN, optionally
+/// behind a PROXY protocol sender.
 ///
 /// Each connection is served in its own child task of a discarding task group; one failing
 /// connection never stops the server. Requests on a connection are handled one at a time, and
@@ -31,28 +34,82 @@ struct HTTPServer: Sendable {
     /// connection; beyond it the connection is closed.
     var drainLimit = 1 << 20
 
-    /// Binds and serves until cancelled.
+    /// The TLS context for a new connection (`nil` serves plain HTTP/1.1); read per connection,
+    /// so a reloaded certificate applies to new connections without a restart.
+    var tlsContext: @Sendable () -> NIOSSLContext? = { nil }
+    /// Whether every connection starts with a PROXY protocol header.
+    var proxyProtocol = false
+    /// Peers whose `X-Forwarded-For` is believed.
+    var trustedProxies: @Sendable () -> [AddressRange] = { [] }
+
+    typealias PartsChannel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+    typealias Negotiated = NIONegotiatedHTTPVersion<PartsChannel, (Void, NIOHTTP2Handler.AsyncStreamMultiplexer<PartsChannel>)>
+
+    /// A connection as the accept loop receives it.
+    enum Accepted: Sendable {
+        /// Plain HTTP/1.1.
+        case plain(PartsChannel, ConnectionInfo)
+        /// TLS: HTTP/1.1 or HTTP/2 once ALPN has run.
+        case secure(EventLoopFuture<Negotiated>, any Channel, ConnectionInfo)
+
+        var channel: any Channel {
+            switch self {
+            case .plain(let connection, _): connection.channel
+            case .secure(_, let channel, _): channel
+            }
+        }
+    }
+
+    static let backPressure = NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(lowWatermark: 2, highWatermark: 8)
+
+    /// Binds and serves until cancelled, or until a graceful shutdown has drained every connection.
     /// - Parameter onListening: called with the bound port once the listener is up.
     func run(onListening: @Sendable (Int) -> Void = { _ in }) async throws {
+        let tlsContext = tlsContext
+        let proxyProtocol = proxyProtocol
+        let logger = logger
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: true)
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8))
-                    )
+            .bind(host: host, port: port) { channel -> EventLoopFuture<Accepted> in
+                let info = ConnectionInfo()
+                do {
+                    if proxyProtocol {
+                        try channel.pipeline.syncOperations.addHandler(ProxyProtocolDecoder(info: info))
+                    }
+                    guard let context = tlsContext() else {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                            withPipeliningAssistance: true, withErrorHandling: false)
+                        try channel.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
+                        let connection = try PartsChannel(
+                            wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: Self.backPressure))
+                        return channel.eventLoop.makeSucceededFuture(.plain(connection, info))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
                 }
+                return channel.configureAsyncHTTPServerPipeline { http1 in
+                    http1.eventLoop.makeCompletedFuture {
+                        try http1.pipeline.syncOperations.configureHTTPServerPipeline(
+                            withPipeliningAssistance: true, withErrorHandling: false)
+                        try http1.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
+                        return try PartsChannel(wrappingChannelSynchronously: http1, configuration: .init(backPressureStrategy: Self.backPressure))
+                    }
+                } http2ConnectionInitializer: { http2 in
+                    http2.eventLoop.makeSucceededVoidFuture()
+                } http2StreamInitializer: { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                        return try PartsChannel(wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: Self.backPressure))
+                    }
+                }.map { negotiated in .secure(negotiated, channel, info) }
             }
         onListening(listener.channel.localAddress?.port ?? port)
         logger.notice("listening", metadata: ["address": "\(host):\(listener.channel.localAddress?.port ?? port)"])
         let counter = Atomic<Int>(0)
         let tracker = connections
-        let logger = logger
         let onShutdown = onShutdown
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
@@ -85,16 +142,51 @@ struct HTTPServer: Sendable {
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, number: Int) async {
-        let remote = connection.channel.remoteAddress?.ipAddress ?? "unknown"
-        let allocator = connection.channel.allocator
+    private func serve(_ accepted: Accepted, number: Int) async {
         metrics.openConnections.increment()
         defer { metrics.openConnections.decrement() }
-        guard connections.opened(number, channel: connection.channel) else {
-            connection.channel.close(promise: nil)
+        guard connections.opened(number, channel: accepted.channel) else {
+            accepted.channel.close(promise: nil)
             return
         }
         defer { connections.closed(number) }
+        switch accepted {
+        case .plain(let connection, let info):
+            await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
+        case .secure(let negotiation, let channel, let info):
+            do {
+                switch try await negotiation.get() {
+                case .http1_1(let connection):
+                    await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
+                case .http2((_, let multiplexer)):
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await stream in multiplexer.inbound {
+                            group.addTask { await self.serveRequests(on: stream, number: number, info: info, isHTTP2: true) }
+                        }
+                    }
+                }
+            } catch {
+                logger.debug("TLS connection ended with error", metadata: ["peer": "\(channel.remoteAddress?.ipAddress ?? "unknown")", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// The client's address: the PROXY header's source, or the peer; a trusted peer's
+    /// `X-Forwarded-For` names the client instead.
+    private func clientAddress(peer: String, info: ConnectionInfo, headers: HTTPHeaders) -> String {
+        let direct = info.proxiedClientAddress ?? peer
+        let trusted = trustedProxies()
+        guard !trusted.isEmpty, trusted.contains(where: { $0.contains(direct) }),
+            let forwarded = headers["x-forwarded-for"].last?.split(separator: ",").last?.trimmingCharacters(in: .whitespaces),
+            AddressRange.bytes(of: forwarded) != nil
+        else { return direct }
+        return forwarded
+    }
+
+    /// Serves the requests of one HTTP/1.1 connection or one HTTP/2 stream.
+    private func serveRequests(on connection: PartsChannel, number: Int, info: ConnectionInfo, isHTTP2: Bool) async {
+        let peer = (isHTTP2 ? connection.channel.parent?.remoteAddress : connection.channel.remoteAddress)?.ipAddress ?? "unknown"
+        let allocator = connection.channel.allocator
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let stream = InboundRequestStream(inbound)
@@ -103,9 +195,11 @@ struct HTTPServer: Sendable {
                     connections.setBusy(number, true)
                     sequence += 1
                     stream.resetForNextRequest()
+                    let remote = clientAddress(peer: peer, info: info, headers: head.headers)
                     let writer = ResponseWriter(outbound: outbound, allocator: allocator, requestMethod: head.method)
                     writer.closeWhen = { [connections] in connections.isShuttingDown }
                     writer.peer = remote
+                    writer.isHTTP2 = isHTTP2
                     let request = IncomingRequest(
                         head: head, body: RequestBody(stream: stream), remoteAddress: remote, id: "\(number)-\(sequence)")
                     defer {
@@ -142,7 +236,7 @@ struct HTTPServer: Sendable {
                 }
             }
         } catch {
-            logger.debug("connection closed with error", metadata: ["peer": "\(remote)", "error": "\(error)"])
+            logger.debug("connection closed with error", metadata: ["peer": "\(peer)", "error": "\(error)"])
         }
     }
 }

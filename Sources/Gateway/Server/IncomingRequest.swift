@@ -33,7 +33,9 @@ struct IncomingRequest: Sendable {
     /// Whether the client announced a body (a length above zero, or chunked framing).
     var hasBody: Bool {
         if head.headers["transfer-encoding"].contains(where: { $0.lowercased().contains("chunked") }) { return true }
-        return contentLength.map { $0 > 0 } ?? false
+        if let contentLength { return contentLength > 0 }
+        // HTTP/2 frames bodies itself: a write without a length may still carry one.
+        return head.version.major == 2 && [.POST, .PUT, .PATCH].contains(head.method)
     }
 
     /// The announced body length.

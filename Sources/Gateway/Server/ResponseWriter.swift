@@ -22,6 +22,8 @@ final class ResponseWriter: @unchecked Sendable {
     var requestLog: RequestLog?
     /// The client address.
     var peer = ""
+    /// HTTP/2 streams have no `Connection` header.
+    var isHTTP2 = false
 
     init(outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, allocator: ByteBufferAllocator, requestMethod: HTTPMethod) {
         self.outbound = outbound
@@ -38,7 +40,7 @@ final class ResponseWriter: @unchecked Sendable {
     func writeHead(status: HTTPResponseStatus, headers: HTTPHeaders) async throws {
         var headers = headers
         if !closeConnection && closeWhen() { closeConnection = true }
-        if closeConnection { headers.replaceOrAdd(name: "connection", value: "close") }
+        if closeConnection && !isHTTP2 { headers.replaceOrAdd(name: "connection", value: "close") }
         self.status = status
         headSent = true
         try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
