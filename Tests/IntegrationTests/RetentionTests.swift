@@ -1,0 +1,280 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `portcullis prune` and tags-of-digest (`tags/list?digest=`, `portcullis tags`) against the
+/// real registry 2.8.2, with images pushed by skopeo.
+@Suite("retention: prune through policy, tags of a digest")
+struct RetentionTests {
+    static let users = ["admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"]
+    static let rules = """
+          - {account: admin, name: "**", actions: ["*"]}
+          - {account: admin, type: registry, name: catalog, actions: ["*"]}
+          - {account: portcullis-prune, name: "prune/**", actions: [pull, delete]}
+          - {account: prune-reader, name: "prune/**", actions: [pull]}
+          - {account: "*", name: "${account}/**", actions: [pull, push, delete]}
+        """
+
+    /// The deployment, the `portcullis-prune` robot's secret, and the twelve image layouts.
+    struct Fixture: Sendable {
+        var deployment: Deployment
+        var robotSecret: String
+        /// `v1`…`v12`: layout path and image; `v12` is the newest, `v(n)` was created `(12 - n) * 10` days and an hour ago.
+        var images: [String: (path: String, image: OCIImageLayout.Image)]
+    }
+
+    static let setup = Task { () throws -> Fixture in
+        let deployment = try await Deployment.start(users: users, rules: rules)
+        let binary = try portcullisBinary()
+        let created = try Command(binary, ["robot", "create", "portcullis-prune", "--config", deployment.configurationPath, "--expires", "1d"])
+            .run().checked()
+        let secret = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try Command(binary, ["robot", "create", "prune-reader", "--config", deployment.configurationPath, "--expires", "1d"]).run().checked()
+
+        // Every image shares its base layer; each has one layer of its own.
+        let base = Data((0..<8192).map { UInt8(($0 * 31) & 0xFF) })
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let now = Date()
+        var images: [String: (path: String, image: OCIImageLayout.Image)] = [:]
+        for number in 1...12 {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("oci-prune-v\(number)-\(UUID().uuidString.prefix(8))").path
+            let createdAt = now.addingTimeInterval(-Double(12 - number) * 10 * 86_400 - 3600)
+            let image = try OCIImageLayout.write(
+                to: path, tag: "v\(number)", layers: [["base.bin": base], ["own.txt": Data("image \(number)\n".utf8)]],
+                created: formatter.string(from: createdAt), label: "v\(number)")
+            images["v\(number)"] = (path, image)
+        }
+        return Fixture(deployment: deployment, robotSecret: secret, images: images)
+    }
+
+    // MARK: - Helpers
+
+    /// Pushes `v1`…`v12` to `repository`, plus `stable` pointing at `v3`'s digest, as admin.
+    func pushTwelve(_ fixture: Fixture, to repository: String) async throws {
+        var pushes = (1...12).map { ("v\($0)", "v\($0)") } + [("v3", "stable")]
+        // skopeo per image, three at a time.
+        while !pushes.isEmpty {
+            let batch = pushes.prefix(3)
+            pushes.removeFirst(batch.count)
+            try await withThrowingTaskGroup(of: CommandResult.self) { group in
+                for (image, tag) in batch {
+                    let command = skopeoCopy(fixture, image: image, as: "admin", to: "\(repository):\(tag)")
+                    group.addTask { try await command.runInBackground() }
+                }
+                for try await result in group { try result.checked() }
+            }
+        }
+    }
+
+    func skopeoCopy(_ fixture: Fixture, image: String, as account: String, to reference: String) -> Command {
+        Command(
+            "skopeo",
+            [
+                "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", fixture.deployment.credentials(account),
+                "oci:\(fixture.images[image]!.path):\(image)", "docker://\(fixture.deployment.host)/\(reference)",
+            ], timeout: .seconds(120))
+    }
+
+    /// The tags the registry lists for `repository`, asked through Portcullis as admin.
+    func tags(_ fixture: Fixture, _ repository: String) throws -> Set<String> {
+        let result = try fixture.deployment.curl(["-u", fixture.deployment.credentials("admin")], path: "/v2/\(repository)/tags/list").checked()
+        let object = try JSONSerialization.jsonObject(with: result.standardOutputData) as? [String: Any]
+        return Set(object?["tags"] as? [String] ?? [])
+    }
+
+    func prune(_ fixture: Fixture, _ arguments: [String]) throws -> CommandResult {
+        try Command(try portcullisBinary(), ["prune", "--config", fixture.deployment.configurationPath] + arguments, timeout: .seconds(60)).run()
+    }
+
+    func versions(_ numbers: ClosedRange<Int>) -> Set<String> { Set(numbers.map { "v\($0)" }) }
+
+    /// The JSON audit lines of a prune's standard output.
+    func auditLines(_ result: CommandResult) throws -> [[String: Any]] {
+        try result.standardOutput.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    /// `-w "\n%{http_code}"` output split into body and status.
+    func split(_ result: CommandResult) -> (body: [String: Any], status: String) {
+        let text = result.standardOutput
+        let newline = text.lastIndex(of: "\n") ?? text.endIndex
+        let body = (try? JSONSerialization.jsonObject(with: Data(text[..<newline].utf8)) as? [String: Any]) ?? [:]
+        return (body, newline < text.endIndex ? String(text[text.index(after: newline)...]) : "")
+    }
+
+    // MARK: - Prune
+
+    @Test("the dry run (default and --dry-run) changes nothing; --keep-last 3 --exclude stable then keeps v10-v12 and the digest stable shares with v3, and audits each deletion")
+    func keepLastWithExcludeAndDryRun() async throws {
+        let fixture = try await Self.setup.value
+        try await pushTwelve(fixture, to: "prune/keep")
+        let everything = versions(1...12).union(["stable"])
+        #expect(try tags(fixture, "prune/keep") == everything)
+
+        for dryRun in [[], ["--dry-run"]] {
+            let plan = try prune(fixture, ["--repository", "prune/keep", "--keep-last", "3", "--exclude", "stable"] + dryRun)
+            #expect(plan.succeeded, "\(plan)")
+            #expect(plan.standardOutput.contains("dry run: nothing was deleted"), "\(plan)")
+            #expect(plan.standardOutput.contains("delete \(fixture.images["v1"]!.image.manifestDigest)"), "\(plan)")
+            #expect(try auditLines(plan).isEmpty)
+            #expect(try tags(fixture, "prune/keep") == everything, "a dry run deleted something")
+        }
+
+        let run = try prune(fixture, ["--repository", "prune/keep", "--keep-last", "3", "--exclude", "stable", "--yes"])
+        #expect(run.succeeded, "\(run)")
+        #expect(try tags(fixture, "prune/keep") == versions(10...12).union(["v3", "stable"]))
+
+        // One audit line per deleted manifest, on standard output and in the log (audit=true).
+        let audits = try auditLines(run)
+        let deleted = Set([1, 2, 4, 5, 6, 7, 8, 9].map { fixture.images["v\($0)"]!.image.manifestDigest })
+        #expect(Set(audits.compactMap { $0["digest"] as? String }) == deleted, "\(run)")
+        #expect(audits.count == deleted.count)
+        #expect(audits.allSatisfy { $0["event"] as? String == "prune.delete" && $0["robot"] as? String == "portcullis-prune" && $0["repository"] as? String == "prune/keep" })
+        #expect(audits.contains { ($0["tags"] as? [String]) == ["v1"] })
+        #expect(run.standardError.components(separatedBy: "audit=true").count - 1 == deleted.count, "\(run)")
+
+        // The shared digest and the shared base layer survive.
+        let digest = try fixture.deployment.curl(
+            ["-sI", "-u", fixture.deployment.credentials("admin"), "-H", "Accept: application/vnd.oci.image.manifest.v1+json"],
+            path: "/v2/prune/keep/manifests/stable")
+        #expect(digest.standardOutput.lowercased().contains("docker-content-digest: \(fixture.images["v3"]!.image.manifestDigest)"), "\(digest)")
+        let layer = try fixture.deployment.curl(
+            ["-o", "/dev/null", "-w", "%{http_code}", "-I", "-u", fixture.deployment.credentials("admin")],
+            path: "/v2/prune/keep/blobs/\(fixture.images["v12"]!.image.layerDigests[0])")
+        #expect(layer.standardOutput == "200")
+        let pull = try fixture.deployment.skopeo([
+            "inspect", "--tls-verify=false", "--creds", fixture.deployment.credentials("admin"), "docker://\(fixture.deployment.host)/prune/keep:v3",
+        ])
+        #expect(pull.succeeded, "\(pull)")
+    }
+
+    @Test("--older-than 45d deletes exactly the images created more than 45 days ago")
+    func olderThan() async throws {
+        let fixture = try await Self.setup.value
+        try await pushTwelve(fixture, to: "prune/age")
+        let run = try prune(fixture, ["--repository", "prune/age", "--older-than", "45d", "--yes"])
+        #expect(run.succeeded, "\(run)")
+        #expect(try tags(fixture, "prune/age") == versions(8...12))
+        #expect(try auditLines(run).count == 7)
+    }
+
+    @Test("--tag-pattern 'v1*' --keep-last 1 deletes only matching tags beyond the newest")
+    func tagPattern() async throws {
+        let fixture = try await Self.setup.value
+        try await pushTwelve(fixture, to: "prune/pattern")
+        let run = try prune(fixture, ["--repository", "prune/pattern", "--tag-pattern", "v1*", "--keep-last", "1", "--yes"])
+        #expect(run.succeeded, "\(run)")
+        #expect(try tags(fixture, "prune/pattern") == versions(2...9).union(["v12", "stable"]))
+    }
+
+    @Test("a repository glob, --tag-pattern 'v*' --exclude 'v1?' --older-than 65d: a selected tag whose digest a kept tag shares survives")
+    func excludeWithSharedDigest() async throws {
+        let fixture = try await Self.setup.value
+        try await pushTwelve(fixture, to: "prune/mixed")
+        let run = try prune(fixture, ["--repository", "prune/mix*", "--tag-pattern", "v*", "--exclude", "v1?", "--older-than", "65d", "--yes"])
+        #expect(run.succeeded, "\(run)")
+        #expect(run.standardOutput.contains("keep   v3  \(fixture.images["v3"]!.image.manifestDigest)"), "\(run)")
+        #expect(run.standardOutput.contains("digest also tagged stable, which is kept"), "\(run)")
+        #expect(try tags(fixture, "prune/mixed") == versions(6...12).union(["v3", "stable"]))
+    }
+
+    @Test("prune refuses a robot without delete, an unknown robot and a repository outside its grant, deleting nothing; the robot reads tags of a digest with its secret")
+    func refusals() async throws {
+        let fixture = try await Self.setup.value
+        let push = try await skopeoCopy(fixture, image: "v1", as: "admin", to: "prune/refused:v1").runInBackground()
+        #expect(push.succeeded, "\(push)")
+        let options = ["--keep-last", "0", "--yes"]
+
+        let reader = try prune(fixture, ["--repository", "prune/refused", "--robot", "prune-reader"] + options)
+        #expect(!reader.succeeded)
+        #expect(reader.standardError.contains(#"robot "prune-reader" may not prune prune/refused: the rules must grant it pull and delete"#), "\(reader)")
+        #expect(reader.standardError.contains("granted pull"), "\(reader)")
+
+        let unknown = try prune(fixture, ["--repository", "prune/refused", "--robot", "nobody"] + options)
+        #expect(!unknown.succeeded)
+        #expect(unknown.standardError.contains(#"no robot "nobody" in users.robots"#), "\(unknown)")
+
+        let outside = try prune(fixture, ["--repository", "alice/app"] + options)
+        #expect(!outside.succeeded)
+        #expect(outside.standardError.contains(#"robot "portcullis-prune" may not prune alice/app"#), "\(outside)")
+
+        let noCriteria = try prune(fixture, ["--repository", "prune/refused", "--yes"])
+        #expect(!noCriteria.succeeded)
+        #expect(noCriteria.standardError.contains("give at least one of --keep-last, --older-than and --tag-pattern"), "\(noCriteria)")
+        #expect(try tags(fixture, "prune/refused") == ["v1"])
+
+        // The robot's own secret works on the proxy (Portcullis reloads robots within a second).
+        var answer = (body: [String: Any](), status: "")
+        for _ in 0..<40 {
+            answer = split(try fixture.deployment.curl(
+                ["-w", "\n%{http_code}", "-u", "portcullis-prune:\(fixture.robotSecret)"],
+                path: "/v2/prune/refused/tags/list?digest=\(fixture.images["v1"]!.image.manifestDigest)"))
+            if answer.status == "200" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(answer.status == "200")
+        #expect(answer.body["tags"] as? [String] == ["v1"])
+    }
+
+    // MARK: - Tags of a digest
+
+    @Test("tags/list?digest= returns latest and foobar for an image pushed under both, refuses callers without pull, and follows a push through Portcullis; portcullis tags agrees")
+    func tagsOfDigest() async throws {
+        let fixture = try await Self.setup.value
+        let deployment = fixture.deployment
+        for (image, tag) in [("v5", "latest"), ("v5", "foobar"), ("v6", "other")] {
+            let push = try await skopeoCopy(fixture, image: image, as: "alice", to: "alice/web:\(tag)").runInBackground()
+            #expect(push.succeeded, "\(push)")
+        }
+        let digest = fixture.images["v5"]!.image.manifestDigest
+        let path = "/v2/alice/web/tags/list?digest=\(digest)"
+
+        let answer = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
+        #expect(answer.status == "200")
+        #expect(answer.body["tags"] as? [String] == ["foobar", "latest"])
+        #expect(answer.body["name"] as? String == "alice/web")
+        #expect(answer.body["digest"] as? String == digest)
+
+        // The plain tags/list is still the registry's.
+        let plain = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/web/tags/list"))
+        #expect(Set(plain.body["tags"] as? [String] ?? []) == ["latest", "foobar", "other"])
+        #expect(plain.body["digest"] == nil)
+
+        // Without pull: the registry's own 401 challenge, from the existing authorization.
+        for credentials in [["-u", deployment.credentials("bob")], []] {
+            let refused = try deployment.curl(["-i"] + credentials, path: path)
+            #expect(refused.standardOutput.hasPrefix("HTTP/1.1 401"), "\(refused)")
+            #expect(refused.standardOutput.contains(#"scope="repository:alice/web:pull""#), "\(refused)")
+            #expect(!refused.standardOutput.contains("foobar"))
+        }
+
+        // Malformed digests and unknown repositories.
+        let invalid = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/web/tags/list?digest=sha256:nothex"))
+        #expect(invalid.status == "400")
+        #expect(((invalid.body["errors"] as? [[String: Any]])?.first?["code"] as? String) == "DIGEST_INVALID")
+        let unknown = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/nothing/tags/list?digest=\(digest)"))
+        #expect(unknown.status == "404")
+        #expect(((unknown.body["errors"] as? [[String: Any]])?.first?["code"] as? String) == "NAME_UNKNOWN")
+
+        // A second question is answered from the cache; a push through Portcullis invalidates it.
+        let again = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
+        #expect(again.body["tags"] as? [String] == ["foobar", "latest"])
+        let lines = deployment.gateway.log.split(separator: "\n").filter {
+            $0.contains("path=/v2/alice/web/tags/list") && ($0.contains("(from the registry)") || $0.contains("(cached)"))
+        }
+        #expect(lines.count == 2 && lines[0].contains("from the registry") && lines[1].contains("(cached)"), "\(lines)")
+
+        let push = try await skopeoCopy(fixture, image: "v5", as: "alice", to: "alice/web:v2").runInBackground()
+        #expect(push.succeeded, "\(push)")
+        let after = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
+        #expect(after.body["tags"] as? [String] == ["foobar", "latest", "v2"])
+
+        let cli = try Command(try portcullisBinary(), ["tags", "--config", deployment.configurationPath, "--repository", "alice/web", "--digest", digest]).run()
+        #expect(cli.succeeded, "\(cli)")
+        #expect(cli.standardOutput == "foobar\nlatest\nv2\n")
+        let cliUnknown = try Command(try portcullisBinary(), ["tags", "--config", deployment.configurationPath, "--repository", "alice/nothing", "--digest", digest]).run()
+        #expect(!cliUnknown.succeeded && cliUnknown.standardError.contains("not found"), "\(cliUnknown)")
+    }
+}
