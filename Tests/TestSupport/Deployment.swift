@@ -21,8 +21,14 @@ public final class Deployment: Sendable {
     /// The Portcullis process.
     public let gateway: ServiceProcess
 
-    /// `http://127.0.0.1:PORT` of Portcullis.
-    public var url: String { "http://127.0.0.1:\(gatewayPort)" }
+    /// `http` or `https`.
+    public let scheme: String
+    /// Whether Portcullis expects a PROXY protocol header on every connection.
+    public let proxyProtocol: Bool
+    /// `http://127.0.0.1:PORT` (or https) of Portcullis.
+    public var url: String { "\(scheme)://127.0.0.1:\(gatewayPort)" }
+    /// The audit stream's lines.
+    public var auditLog: String { (try? String(contentsOfFile: directory + "/audit.log", encoding: .utf8)) ?? "" }
     /// `127.0.0.1:PORT` of Portcullis, for skopeo's `docker://` references.
     public var host: String { "127.0.0.1:\(gatewayPort)" }
     /// The registry's storage root (`…/docker/registry/v2` lives below it).
@@ -38,7 +44,7 @@ public final class Deployment: Sendable {
     ///   - registryTrustsOtherKey: wire the registry with a different certificate than the one Portcullis signs with.
     public static func start(
         users: [String: String], rules: String, keyHint: String = "x5c", registryTrustsOtherKey: Bool = false,
-        extraConfiguration: String = ""
+        extraConfiguration: String = "", tls: Bool = false, logFormat: String = "logfmt"
     ) async throws -> Deployment {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
@@ -55,9 +61,15 @@ public final class Deployment: Sendable {
         let registryPort = try freeLoopbackPort()
         var gatewayPort = try freeLoopbackPort()
         while gatewayPort == registryPort { gatewayPort = try freeLoopbackPort() }
+        var tlsSection = ""
+        if tls {
+            try TestCertificateAuthority.issue(into: directory + "/tls")
+            tlsSection = "tls:\n  certificate: tls/server.crt\n  key: tls/server.key"
+        }
         let configuration = """
             listen: 127.0.0.1:\(gatewayPort)
-            public_url: http://127.0.0.1:\(gatewayPort)
+            public_url: \(tls ? "https" : "http")://127.0.0.1:\(gatewayPort)
+            \(tlsSection)
             upstream:
               url: http://127.0.0.1:\(registryPort)
               registry_version: "2.8"
@@ -80,6 +92,8 @@ public final class Deployment: Sendable {
             \(rules)
             log:
               level: info
+              format: \(logFormat)
+              audit: audit.log
 
             """
         let configurationPath = directory + "/portcullis.yaml"
@@ -93,10 +107,16 @@ public final class Deployment: Sendable {
         let registry = try startRegistry(directory: directory)
         try await waitUntilAnswering("http://127.0.0.1:\(registryPort)/v2/")
         let gateway = try ServiceProcess(binary, ["serve", "--config", configurationPath], logPath: directory + "/portcullis.log")
-        try await waitUntilAnswering("http://127.0.0.1:\(gatewayPort)/healthz")
+        let proxyProtocol = extraConfiguration.contains("proxy_protocol: true")
+        let haproxy = proxyProtocol ? ["--haproxy-protocol"] : []
+        if tls {
+            try await waitUntilAnswering("https://127.0.0.1:\(gatewayPort)/healthz", curlOptions: ["--cacert", directory + "/tls/ca.crt"] + haproxy)
+        } else {
+            try await waitUntilAnswering("http://127.0.0.1:\(gatewayPort)/healthz", curlOptions: haproxy)
+        }
         return Deployment(
             directory: directory, registryPort: registryPort, gatewayPort: gatewayPort, passwords: users, registry: registry,
-            gateway: gateway)
+            gateway: gateway, scheme: tls ? "https" : "http", proxyProtocol: proxyProtocol)
     }
 
     /// Writes the registry's config.yml from the `auth:` block `registry-config` printed, optionally
@@ -148,7 +168,12 @@ public final class Deployment: Sendable {
     /// The configuration file Portcullis runs with.
     public var configurationPath: String { directory + "/portcullis.yaml" }
 
-    private init(directory: String, registryPort: Int, gatewayPort: Int, passwords: [String: String], registry: ServiceProcess, gateway: ServiceProcess) {
+    private init(
+        directory: String, registryPort: Int, gatewayPort: Int, passwords: [String: String], registry: ServiceProcess, gateway: ServiceProcess,
+        scheme: String, proxyProtocol: Bool
+    ) {
+        self.scheme = scheme
+        self.proxyProtocol = proxyProtocol
         self.directory = directory
         self.registryPort = registryPort
         self.gatewayPort = gatewayPort
@@ -193,7 +218,8 @@ public final class Deployment: Sendable {
 
     /// Runs curl against Portcullis; `path` is appended to ``url``.
     public func curl(_ arguments: [String], path: String) throws -> CommandResult {
-        try Command("curl", ["-s", "--max-time", "120"] + arguments + [url + path], timeout: .seconds(150)).run()
+        let tls = (scheme == "https" ? ["--cacert", directory + "/tls/ca.crt"] : []) + (proxyProtocol ? ["--haproxy-protocol"] : [])
+        return try Command("curl", ["-s", "--max-time", "120"] + tls + arguments + [url + path], timeout: .seconds(150)).run()
     }
 }
 

@@ -100,10 +100,10 @@ public func freeLoopbackPort() throws -> Int {
 }
 
 /// Waits until `url` answers with any HTTP status, or throws after `timeout`.
-public func waitUntilAnswering(_ url: String, timeout: Duration = .seconds(60)) async throws {
+public func waitUntilAnswering(_ url: String, timeout: Duration = .seconds(60), curlOptions: [String] = []) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-        let result = try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url]).run()
+        let result = try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2"] + curlOptions + [url]).run()
         if result.standardOutput != "000" && !result.standardOutput.isEmpty { return }
         try await Task.sleep(for: .milliseconds(100))
     }

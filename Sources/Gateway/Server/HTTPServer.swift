@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import Policy
 import ServiceLifecycle
 import Synchronization
@@ -60,6 +61,29 @@ struct HTTPServer: Sendable {
         }
     }
 
+    /// Adds ALPN negotiation after the TLS handler: `h2` gets the HTTP/2 pipeline, `http/1.1`
+    /// (or no ALPN at all) the HTTP/1.1 one; anything else closes the connection.
+    static func negotiateHTTPVersion(
+        on channel: any Channel,
+        http1: @escaping @Sendable (any Channel) -> EventLoopFuture<PartsChannel>,
+        http2: @escaping @Sendable (any Channel) -> EventLoopFuture<(Void, NIOHTTP2Handler.AsyncStreamMultiplexer<PartsChannel>)>
+    ) -> EventLoopFuture<EventLoopFuture<Negotiated>> {
+        channel.eventLoop.makeCompletedFuture {
+            let negotiation = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result in
+                switch result {
+                case .negotiated("h2"):
+                    return http2(channel).map { .http2($0) }
+                case .negotiated("http/1.1"), .fallback:
+                    return http1(channel).map { .http1_1($0) }
+                case .negotiated(let other):
+                    return channel.close().flatMap { channel.eventLoop.makeFailedFuture(HTTPServerProtocolViolation(message: "ALPN chose \(other)")) }
+                }
+            }
+            try channel.pipeline.syncOperations.addHandler(negotiation)
+            return negotiation.protocolNegotiationResult
+        }
+    }
+
     static let backPressure = NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(lowWatermark: 2, highWatermark: 8)
 
     /// Binds and serves until cancelled, or until a graceful shutdown has drained every connection.
@@ -90,19 +114,23 @@ struct HTTPServer: Sendable {
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
-                return channel.configureAsyncHTTPServerPipeline { http1 in
+                return Self.negotiateHTTPVersion(on: channel) { http1 in
                     http1.eventLoop.makeCompletedFuture {
                         try http1.pipeline.syncOperations.configureHTTPServerPipeline(
                             withPipeliningAssistance: true, withErrorHandling: false)
                         try http1.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
                         return try PartsChannel(wrappingChannelSynchronously: http1, configuration: .init(backPressureStrategy: Self.backPressure))
                     }
-                } http2ConnectionInitializer: { http2 in
-                    http2.eventLoop.makeSucceededVoidFuture()
-                } http2StreamInitializer: { stream in
-                    stream.eventLoop.makeCompletedFuture {
-                        try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                        return try PartsChannel(wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: Self.backPressure))
+                } http2: { http2 in
+                    http2.eventLoop.makeCompletedFuture {
+                        let multiplexer = try http2.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .server) { stream in
+                            stream.eventLoop.makeCompletedFuture {
+                                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                return try PartsChannel(
+                                    wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: Self.backPressure))
+                            }
+                        }
+                        return ((), multiplexer)
                     }
                 }.map { negotiated in .secure(negotiated, channel, info) }
             }

@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// TLS and HTTP/2, metrics, structured logs and audit, hot reload, graceful shutdown, key
+/// rotation and the PROXY protocol, against registry 2.8.2 with real clients.
+@Suite("production edge")
+struct ProductionEdgeTests {
+    static let rules = "  - {account: \"*\", name: \"${account}/**\", actions: [\"*\"]}"
+
+    @Test("over TLS, curl --http2 pulls a manifest and a blob with HTTP/2, and skopeo pushes trusting the test CA")
+    func tlsAndHTTP2() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, tls: true)
+        defer { deployment.stop() }
+        let certificates = deployment.directory + "/skopeo-certs"
+        try FileManager.default.createDirectory(atPath: certificates, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: deployment.directory + "/tls/ca.crt", toPath: certificates + "/ca.crt")
+
+        let (layout, image) = try writeImage(named: "tls", content: "tls")
+        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-cert-dir", certificates, "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/tls:v1"])
+        #expect(push.succeeded, "\(push)")
+
+        let manifest = try deployment.curl(["--http2", "-w", "\n%{http_version}", "-u", deployment.credentials("alice"), "-H", "Accept: application/vnd.oci.image.manifest.v1+json"], path: "/v2/alice/tls/manifests/v1")
+        #expect(manifest.standardOutput.hasSuffix("\n2"), "not HTTP/2: \(manifest)")
+        #expect(manifest.standardOutput.contains(image.configDigest))
+        let blob = try Command("sh", ["-c", "curl -s --http2 --cacert '\(deployment.directory)/tls/ca.crt' -u '\(deployment.credentials("alice"))' '\(deployment.url)/v2/alice/tls/blobs/\(image.layerDigests[0])' | sha256sum"]).run().checked()
+        #expect("sha256:" + blob.standardOutput.prefix(64) == image.layerDigests[0])
+    }
+
+    @Test("/metrics reports requests, tokens, authentication failures and upstream figures after traffic; JSON log and audit lines parse and hold no secret")
+    func metricsLogsAndAudit() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret-value"], rules: Self.rules, logFormat: "json")
+        defer { deployment.stop() }
+        let token = try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/m:pull,push")
+        let tokenValue = try #require((try JSONSerialization.jsonObject(with: Data(token.standardOutput.utf8)) as? [String: Any])?["token"] as? String)
+        _ = try deployment.curl(["-H", "Authorization: Bearer \(tokenValue)"], path: "/v2/alice/m/tags/list")
+        _ = try deployment.curl(["-u", "alice:wrong-password"], path: "/v2/alice/m/tags/list")
+        _ = try deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/m/tags/list")
+
+        let metrics = try deployment.curl([], path: "/metrics").standardOutput
+        for expected in [
+            #"portcullis_requests_total{route="tags",method="GET",status="404"}"#, #"portcullis_token_requests_total{outcome="complete"}"#,
+            #"portcullis_authentication_failures_total{reason="invalidCredentials"}"#, "portcullis_upstream_duration_seconds_bucket",
+            #"portcullis_upstream_token_cache_total{result="hit"}"#, "portcullis_open_connections",
+        ] {
+            #expect(metrics.contains(expected), "missing \(expected) in:\n\(metrics)")
+        }
+
+        let logLines = deployment.gateway.log.split(separator: "\n")
+        #expect(logLines.count > 3)
+        for line in logLines {
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["level"] is String && object?["message"] is String, "not a JSON log line: \(line)")
+            #expect(!line.contains("alice-secret-value") && !line.contains(tokenValue), "secret in log line: \(line)")
+        }
+        let requestLine = logLines.first { $0.contains(#""message":"request""#) && $0.contains("/v2/alice/m/tags/list") }
+        let request = try #require(requestLine.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        for key in ["request", "account", "method", "path", "status", "upstream_status", "bytes", "duration_ms"] {
+            #expect(request[key] != nil, "request line lacks \(key): \(request)")
+        }
+
+        let auditLines = deployment.auditLog.split(separator: "\n")
+        let events = auditLines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["event"] as? String }
+        #expect(events.count == auditLines.count, "every audit line is JSON with an event")
+        #expect(events.contains("token") && events.contains("denied"), "\(events)")
+        #expect(!deployment.auditLog.contains("alice-secret-value") && !deployment.auditLog.contains(tokenValue))
+    }
+
+    /// Starts a 1 GiB monolithic upload through Portcullis with curl, in the background.
+    func startLargeUpload(_ deployment: Deployment, repository: String) throws -> (process: Process, output: Pipe, file: String) {
+        let file = deployment.directory + "/large-\(UUID().uuidString.prefix(6))"
+        _ = try Command("sh", ["-c", "head -c 1073741824 /dev/urandom > '\(file)'"], timeout: .seconds(120)).run().checked()
+        let digest = "sha256:" + String(try Command("sha256sum", [file], timeout: .seconds(120)).run().checked().standardOutput.prefix(64))
+        let start = try deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/blobs/uploads/")
+        let locationLine = start.standardOutput.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }
+        let location = String(locationLine?.dropFirst("location:".count) ?? "").trimmingCharacters(in: .whitespaces)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        // Limited to ~200 MB/s so that the upload is still in flight while the test acts.
+        process.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--limit-rate", "200M", "-u", deployment.credentials("alice"),
+                             "-H", "Content-Type: application/octet-stream", "-T", file, location + "&digest=" + digest]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        return (process, output, file)
+    }
+
+    @Test("a new rule applies without restart while a 1 GiB upload is in flight, a broken change is refused and logged, and the upload completes")
+    func hotReloadDuringUpload() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret", "bob": "bob-secret"], rules: Self.rules)
+        defer { deployment.stop() }
+        let upload = try startLargeUpload(deployment, repository: "alice/reload")
+        defer { try? FileManager.default.removeItem(atPath: upload.file) }
+        let before = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
+        #expect(before.standardOutput == "401")
+
+        let original = try String(contentsOfFile: deployment.configurationPath, encoding: .utf8)
+        try Data(original.replacingOccurrences(of: "rules:\n", with: "rules:\n  - {account: bob, name: \"alice/**\", actions: [pull]}\n").utf8)
+            .write(to: URL(fileURLWithPath: deployment.configurationPath))
+        var after = ""
+        for _ in 0..<50 {
+            after = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list").standardOutput
+            if after != "401" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(after == "404", "the new rule did not apply: \(after)")
+        #expect(upload.process.isRunning, "the upload finished too early to prove anything")
+
+        try Data((original + "\nnot: [valid").utf8).write(to: URL(fileURLWithPath: deployment.configurationPath))
+        for _ in 0..<50 where !deployment.gateway.log.contains("configuration change refused") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(deployment.gateway.log.contains("level=error") && deployment.gateway.log.contains("configuration change refused"))
+        let stillAllowed = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
+        #expect(stillAllowed.standardOutput == "404", "the previous configuration must stay in force")
+
+        upload.process.waitUntilExit()
+        let status = String(decoding: upload.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(status == "201", "the upload did not complete: \(status)")
+    }
+
+    @Test("SIGTERM during a 1 GiB upload: readiness turns false, the upload completes, then Portcullis exits 0")
+    func gracefulShutdownDuringUpload() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules)
+        defer { deployment.stop() }
+        let upload = try startLargeUpload(deployment, repository: "alice/drain")
+        defer { try? FileManager.default.removeItem(atPath: upload.file) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(upload.process.isRunning)
+        kill(deployment.gateway.pid, SIGTERM)
+        var readiness = ""
+        for _ in 0..<30 {
+            readiness = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/readyz").standardOutput
+            if readiness != "200" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(readiness != "200", "still ready while draining")
+        upload.process.waitUntilExit()
+        let status = String(decoding: upload.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(status == "201", "the upload did not complete: \(status)")
+        for _ in 0..<100 where deployment.gateway.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!deployment.gateway.isRunning)
+        #expect(deployment.gateway.terminationStatus == 0)
+    }
+
+    @Test("key rotation: with the registry trusting both keys, Portcullis switches keys and no request fails, old client tokens included")
+    func keyRotation() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules)
+        defer { deployment.stop() }
+        let bundle = try String(contentsOfFile: deployment.directory + "/keys/token.crt", encoding: .utf8)
+            + String(contentsOfFile: deployment.directory + "/otherkeys/token.crt", encoding: .utf8)
+        try Data(bundle.utf8).write(to: URL(fileURLWithPath: deployment.directory + "/registry/trust/rootcertbundle.pem"))
+        try await deployment.rewireRegistry(trustingOtherKey: false)
+
+        let token = try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/rotate:pull")
+        let oldToken = try #require((try JSONSerialization.jsonObject(with: Data(token.standardOutput.utf8)) as? [String: Any])?["token"] as? String)
+        var statuses: [String] = []
+        func probe() throws {
+            statuses.append(try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/rotate/tags/list").standardOutput)
+            statuses.append(try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(oldToken)"], path: "/v2/alice/rotate/tags/list").standardOutput)
+        }
+        try probe()
+        let configuration = try String(contentsOfFile: deployment.configurationPath, encoding: .utf8)
+            .replacingOccurrences(of: "key: keys/token.key", with: "key: otherkeys/token.key")
+            .replacingOccurrences(of: "certificate: keys/token.crt", with: "certificate: otherkeys/token.crt")
+        try Data(configuration.utf8).write(to: URL(fileURLWithPath: deployment.configurationPath))
+        for _ in 0..<40 where !deployment.gateway.log.contains("signing key rotated") {
+            try probe()
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(deployment.gateway.log.contains("signing key rotated"))
+        for _ in 0..<5 { try probe() }
+        #expect(statuses.allSatisfy { $0 == "404" }, "some request failed during the rotation: \(statuses)")
+    }
+
+    @Test("behind a PROXY protocol sender (v1 and v2) the audit line shows the original client address; a spoofed X-Forwarded-For is ignored")
+    func proxyProtocol() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, extraConfiguration: "proxy_protocol: true")
+        defer { deployment.stop() }
+        let script = """
+            import socket, struct, sys
+            port = int(sys.argv[1])
+            request = b"GET /token?service=portcullis HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Basic YWxpY2U6d3Jvbmc=\\r\\nX-Forwarded-For: 6.6.6.6\\r\\nConnection: close\\r\\n\\r\\n"
+            v1 = b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 443\\r\\n"
+            sig = b"\\r\\n\\r\\n\\x00\\r\\nQUIT\\n"
+            v2 = sig + bytes([0x21, 0x11]) + struct.pack("!H", 12) + bytes([198, 51, 100, 9]) + bytes([127, 0, 0, 1]) + struct.pack("!HH", 40001, 443)
+            for header in (v1, v2, b""):
+                s = socket.create_connection(("127.0.0.1", port))
+                s.sendall(header + request)
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk: break
+                    data += chunk
+                print(data.split(b"\\r\\n")[0].decode() if data else "closed")
+                s.close()
+            """
+        let result = try Command("python3", ["-c", script, String(deployment.gatewayPort)]).run().checked()
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        #expect(lines.first?.hasPrefix("HTTP/1.1 401") == true, "\(lines)")
+        #expect(lines.dropFirst().first?.hasPrefix("HTTP/1.1 401") == true, "\(lines)")
+        #expect(lines.last == "closed", "a connection without a PROXY header must be closed: \(lines)")
+        let audit = deployment.auditLog
+        #expect(audit.contains(#""peer":"203.0.113.7""#), "\(audit)")
+        #expect(audit.contains(#""peer":"198.51.100.9""#), "\(audit)")
+        #expect(!audit.contains("6.6.6.6"), "a spoofed X-Forwarded-For reached the audit log")
+    }
+}
