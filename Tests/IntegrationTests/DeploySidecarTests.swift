@@ -367,6 +367,7 @@ private struct InstalledDeployTree {
                 .trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
         }
         try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: directory + "/k8s/base/secrets/users.htpasswd"))
+        try Data(#"{"robots": []}"#.utf8).write(to: URL(fileURLWithPath: directory + "/k8s/base/secrets/robots.json"))
         httpSecret = UUID().uuidString + UUID().uuidString
         try Data(httpSecret.utf8).write(to: URL(fileURLWithPath: directory + "/k8s/overlays/lb-backend/secrets/http-secret"))
         _ = try Command(binary, ["keys", "generate", "--algorithm", "rs256", "--out", directory + "/keycloak"]).run().checked()
