@@ -59,6 +59,7 @@ enum GatewayRunner {
         server.onShutdown = { readiness.markDraining() }
         server.tlsContext = { holder.current.tlsContext }
         server.proxyProtocol = configuration.proxyProtocol
+        server.requestHeadTimeout = Double(configuration.requestHeadTimeout)
         server.trustedProxies = { holder.current.trustedProxies }
         logger.notice(
             "portcullis starting",

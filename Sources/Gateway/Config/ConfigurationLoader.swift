@@ -113,7 +113,7 @@ enum ConfigurationLoader {
                 let top = mapping(
                     root, "", allowed: [
                         "listen", "public_url", "tls", "proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
-                        "throttling", "shutdown", "rules", "log",
+                        "throttling", "shutdown", "timeouts", "rules", "log",
                     ])
             else { return nil }
 
@@ -259,6 +259,11 @@ enum ConfigurationLoader {
                 shutdownGracePeriod = integer(section["grace_period"], "shutdown.grace_period", range: 0...86_400) ?? 30
             }
 
+            var requestHeadTimeout = 60
+            if let section = mapping(top["timeouts"], "timeouts", allowed: ["request_head"]) {
+                requestHeadTimeout = integer(section["request_head"], "timeouts.request_head", range: 1...3600) ?? 60
+            }
+
             var rules: [Rule] = []
             var ruleSources: [String] = []
             if let node = top["rules"] {
@@ -307,7 +312,8 @@ enum ConfigurationLoader {
                 listen: listen, publicURL: publicURL, tls: tls, proxyProtocol: proxyProtocol, trustedProxies: trustedProxies,
                 upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
                 throttling: throttling,
-                issuers: issuers, readinessInterval: readinessInterval, shutdownGracePeriod: shutdownGracePeriod, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
+                issuers: issuers, readinessInterval: readinessInterval, shutdownGracePeriod: shutdownGracePeriod,
+                requestHeadTimeout: requestHeadTimeout, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
                 sourcePath: path)
         }
 

@@ -109,6 +109,8 @@ struct GatewayConfiguration: Sendable {
     var readinessInterval: Int = 10
     /// Seconds in-flight requests may take to finish after SIGTERM.
     var shutdownGracePeriod: Int = 30
+    /// Seconds a connection may take to send a complete request head (idle and slowloris bound).
+    var requestHeadTimeout: Int = 60
     /// The rule list in order.
     var rules: [Rule]
     /// The rule list as written, for explanations.

@@ -40,6 +40,9 @@ struct HTTPServer: Sendable {
     var tlsContext: @Sendable () -> NIOSSLContext? = { nil }
     /// Whether every connection starts with a PROXY protocol header.
     var proxyProtocol = false
+    /// Seconds an HTTP/1.1 connection may take to deliver a complete request head, counted from
+    /// its opening or the end of the previous response (idle keep-alive and slowloris bound).
+    var requestHeadTimeout: Double = 60
     /// Peers whose `X-Forwarded-For` is believed.
     var trustedProxies: @Sendable () -> [AddressRange] = { [] }
 
@@ -91,6 +94,7 @@ struct HTTPServer: Sendable {
     func run(onListening: @Sendable (Int) -> Void = { _ in }) async throws {
         let tlsContext = tlsContext
         let proxyProtocol = proxyProtocol
+        let headTimeout = TimeAmount.milliseconds(Int64(requestHeadTimeout * 1000))
         let logger = logger
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -106,6 +110,7 @@ struct HTTPServer: Sendable {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                             withPipeliningAssistance: true, withErrorHandling: false)
                         try channel.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
+                        try channel.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout))
                         let connection = try PartsChannel(
                             wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: Self.backPressure))
                         return channel.eventLoop.makeSucceededFuture(.plain(connection, info))
@@ -119,6 +124,7 @@ struct HTTPServer: Sendable {
                         try http1.pipeline.syncOperations.configureHTTPServerPipeline(
                             withPipeliningAssistance: true, withErrorHandling: false)
                         try http1.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
+                        try http1.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout))
                         return try PartsChannel(wrappingChannelSynchronously: http1, configuration: .init(backPressureStrategy: Self.backPressure))
                     }
                 } http2: { http2 in
