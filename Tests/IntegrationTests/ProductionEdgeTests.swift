@@ -12,7 +12,7 @@ import Glibc
 struct ProductionEdgeTests {
     static let rules = "  - {account: \"*\", name: \"${account}/**\", actions: [\"*\"]}"
 
-    @Test("over TLS, curl --http2 pulls a manifest and a blob with HTTP/2, and skopeo pushes trusting the test CA")
+    @Test("over TLS, curl --http2 pulls a manifest and a blob with HTTP/2, skopeo pushes trusting the test CA, and a renewed certificate is served without a restart")
     func tlsAndHTTP2() async throws {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, tls: true)
         defer { deployment.stop() }
@@ -29,6 +29,19 @@ struct ProductionEdgeTests {
         #expect(manifest.standardOutput.contains(image.configDigest))
         let blob = try Command("sh", ["-c", "curl -s --http2 --cacert '\(deployment.directory)/tls/ca.crt' -u '\(deployment.credentials("alice"))' '\(deployment.url)/v2/alice/tls/blobs/\(image.layerDigests[0])' | sha256sum"]).run().checked()
         #expect("sha256:" + blob.standardOutput.prefix(64) == image.layerDigests[0])
+
+        // A new certificate on disk is used for new connections without a restart.
+        let before = try TestCertificateAuthority.presentedSerial(port: deployment.gatewayPort)
+        #expect(before.hasPrefix("serial="), "\(before)")
+        try TestCertificateAuthority.reissueServer(in: deployment.directory + "/tls")
+        var after = before
+        for _ in 0..<50 where after == before {
+            try await Task.sleep(for: .milliseconds(100))
+            after = try TestCertificateAuthority.presentedSerial(port: deployment.gatewayPort)
+        }
+        #expect(after != before && after.hasPrefix("serial="), "the new certificate was not picked up: \(before) → \(after)")
+        let again = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--http2", "-u", deployment.credentials("alice")], path: "/v2/alice/tls/tags/list")
+        #expect(again.standardOutput == "200")
     }
 
     @Test("/metrics reports requests, tokens, authentication failures and upstream figures after traffic; JSON log and audit lines parse and hold no secret")
