@@ -89,26 +89,3 @@ enum GatewayRunner {
         try? await client.shutdown()
     }
 }
-
-/// The HTTP listener as a service of the group: it drains on graceful shutdown and then returns.
-struct ServerService: Service {
-    let server: HTTPServer
-    let onListening: @Sendable (Int) -> Void
-
-    func run() async throws {
-        try await server.run(onListening: onListening)
-    }
-}
-
-/// A background loop that stops when the group shuts down gracefully.
-struct BackgroundService: Service {
-    let body: @Sendable () async -> Void
-
-    init(_ body: @escaping @Sendable () async -> Void) {
-        self.body = body
-    }
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown { await body() }
-    }
-}

@@ -266,29 +266,3 @@ struct ProxyHandler: Sendable {
             headers: ["www-authenticate": challenge.headerValue])
     }
 }
-
-/// The fields of the one log line a proxied request produces.
-struct RequestLog {
-    var id: String
-    var method: String
-    var path: String
-    var account: String?
-    var issuer: String?
-    var outcome: String?
-    var status: Int?
-    var upstreamStatus: Int?
-    var bytes: Int?
-    var duration: Duration?
-
-    var metadata: Logger.Metadata {
-        var metadata: Logger.Metadata = ["request": "\(id)", "method": "\(method)", "path": "\(path)"]
-        if let account { metadata["account"] = "\(account)" }
-        if let issuer { metadata["issuer"] = "\(issuer)" }
-        if let outcome { metadata["outcome"] = "\(outcome)" }
-        if let status { metadata["status"] = "\(status)" }
-        if let upstreamStatus { metadata["upstream_status"] = "\(upstreamStatus)" }
-        if let bytes { metadata["bytes"] = "\(bytes)" }
-        if let duration { metadata["duration_ms"] = "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)" }
-        return metadata
-    }
-}

@@ -1,18 +1,6 @@
 import NIOCore
 import Synchronization
 
-/// The addresses a PROXY protocol header (v1 or v2) announced for a connection.
-final class ConnectionInfo: Sendable {
-    private let announced = Mutex<String?>(nil)
-
-    /// The original client address from the PROXY header, if one was received.
-    var proxiedClientAddress: String? { announced.withLock { $0 } }
-
-    func setProxiedClientAddress(_ address: String?) {
-        announced.withLock { $0 = address }
-    }
-}
-
 /// Reads the PROXY protocol header (HAProxy's v1 text or v2 binary form) that a load balancer
 /// sends before the client's bytes, records the original client address, then removes itself
 /// and passes every following byte on unchanged.

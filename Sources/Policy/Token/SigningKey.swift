@@ -69,7 +69,7 @@ public struct SigningKey: Sendable {
         certificateChain.compactMap { certificate in
             var serializer = DER.Serializer()
             guard (try? serializer.serialize(certificate)) != nil else { return nil }
-            return Base64.standard(serializer.serializedBytes)
+            return Base64URL.standard(serializer.serializedBytes)
         }
     }
 
@@ -91,11 +91,5 @@ public struct SigningKey: Sendable {
         case .rsa(let key):
             return Array(try key.signature(for: SHA256.hash(data: signingInput), padding: .insecurePKCS1v1_5).rawRepresentation)
         }
-    }
-}
-
-enum Base64 {
-    static func standard(_ bytes: [UInt8]) -> String {
-        Base64URL.standard(bytes)
     }
 }
