@@ -14,13 +14,7 @@ struct DoctorCommand: AsyncParsableCommand {
     var config: String
 
     func run() async throws {
-        let state: GatewayState
-        do {
-            state = try GatewayState.load(try ConfigurationLoader.load(path: config))
-        } catch let error as ConfigurationErrors {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let state = try GatewayState.loadForCommand(path: config, exitStatus: 1)
         let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
         let lines = await Self.diagnose(state: state, client: client)
         try? await client.shutdown()

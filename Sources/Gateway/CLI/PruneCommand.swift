@@ -72,13 +72,7 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let state: GatewayState
-        do {
-            state = try GatewayState.load(try ConfigurationLoader.load(path: config))
-        } catch let error as ConfigurationErrors {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let state = try GatewayState.loadForCommand(path: config, exitStatus: 2)
         GatewayRunner.bootstrapLogging(level: state.configuration.logLevel)
         let logger = Logger(label: "portcullis.prune")
 

@@ -15,13 +15,7 @@ struct RegistryConfigCommand: ParsableCommand {
     var out: String
 
     func run() throws {
-        let state: GatewayState
-        do {
-            state = try GatewayState.load(try ConfigurationLoader.load(path: config))
-        } catch let error as ConfigurationErrors {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let state = try GatewayState.loadForCommand(path: config, exitStatus: 1)
         let result = try Self.write(state: state, directory: out)
         print(result.block, terminator: "")
         for warning in result.warnings {

@@ -10,13 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
     var config: String
 
     func run() async throws {
-        let state: GatewayState
-        do {
-            state = try GatewayState.load(try ConfigurationLoader.load(path: config))
-        } catch let error as ConfigurationErrors {
-            FileHandle.standardError.write(Data("portcullis: invalid configuration\n\(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let state = try GatewayState.loadForCommand(path: config, exitStatus: 2)
         GatewayRunner.bootstrapLogging(
             level: state.configuration.logLevel, format: state.configuration.logFormat, audit: state.configuration.auditDestination)
         let logger = Logger(label: "portcullis")

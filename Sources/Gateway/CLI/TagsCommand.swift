@@ -23,13 +23,7 @@ struct TagsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let state: GatewayState
-        do {
-            state = try GatewayState.load(try ConfigurationLoader.load(path: config))
-        } catch let error as ConfigurationErrors {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let state = try GatewayState.loadForCommand(path: config, exitStatus: 2)
         let name = try RepositoryName(repository)
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
