@@ -53,6 +53,24 @@ struct GatewayState: Sendable {
     /// Every key Portcullis's own tokens may be signed with: the current one first.
     var ownKeys: [TrustedKey] { [TrustedKey(signingKey)] + previousKeys }
 
+    /// Client tokens verified with ``trustedIssuers``; a new state starts with an empty cache.
+    let verifiedTokens = VerifiedTokenCache()
+
+    /// Verifies a client token, from the cache when it was verified before.
+    func verifyClientToken(_ token: String, now: Date) async throws -> (TokenClaims, TrustedIssuers.Issuer) {
+        let seconds = now.timeIntervalSince1970
+        if let cached = verifiedTokens.lookup(token, now: seconds) {
+            // Not before is checked again: a cached token may have been presented early.
+            if let nbf = cached.0.nbf, seconds + cached.1.verifier.leeway < nbf.value.timeIntervalSince1970 {
+                throw PolicyError(.invalidToken, "token not valid before \(Int(nbf.value.timeIntervalSince1970))")
+            }
+            return cached
+        }
+        let verified = try await trustedIssuers.verify(token, now: now)
+        verifiedTokens.insert(token, claims: verified.0, issuer: verified.1, now: seconds)
+        return verified
+    }
+
     /// Upstream tokens minted with ``upstreamMinter``; a new state starts with an empty cache.
     let upstreamTokens = UpstreamTokenCache()
 

@@ -64,7 +64,7 @@ struct ProxyHandler: Sendable {
             let claims: TokenClaims
             let issuer: TrustedIssuers.Issuer
             do {
-                (claims, issuer) = try await state.trustedIssuers.verify(token, now: now)
+                (claims, issuer) = try await state.verifyClientToken(token, now: now)
             } catch let error as PolicyError {
                 log.outcome = "refused: \(error.message)"
                 logger.warning("token rejected", metadata: log.metadata)
