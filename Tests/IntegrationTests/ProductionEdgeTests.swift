@@ -83,23 +83,56 @@ struct ProductionEdgeTests {
         #expect(!deployment.auditLog.contains("alice-secret-value") && !deployment.auditLog.contains(tokenValue))
     }
 
-    /// Starts a 1 GiB monolithic upload through Portcullis with curl, in the background.
-    func startLargeUpload(_ deployment: Deployment, repository: String) throws -> (process: Process, output: Pipe, file: String) {
+    /// A 1 GiB monolithic upload through Portcullis with curl, in the background. The body
+    /// stops after its first half until ``release()`` is called, so the upload is provably in
+    /// flight while the test acts, whatever the machine's speed.
+    struct LargeUpload {
+        let process: Process
+        let output: Pipe
+        let file: String
+        let gate: String
+
+        /// Lets the second half of the body go.
+        func release() {
+            FileManager.default.createFile(atPath: gate, contents: nil)
+        }
+
+        /// Waits for curl and returns the HTTP status it saw.
+        func finish() -> String {
+            release()
+            process.waitUntilExit()
+            return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+    }
+
+    /// Bytes the registry holds in unfinished uploads of `repository`.
+    func uploadedBytes(_ deployment: Deployment, repository: String) -> Int {
+        let uploads = deployment.storage + "/repositories/\(repository)/_uploads"
+        let sessions = (try? FileManager.default.contentsOfDirectory(atPath: uploads)) ?? []
+        return sessions.reduce(0) { total, session in
+            let size = (try? FileManager.default.attributesOfItem(atPath: "\(uploads)/\(session)/data"))?[.size] as? Int ?? 0
+            return total + size
+        }
+    }
+
+    func startLargeUpload(_ deployment: Deployment, repository: String) throws -> LargeUpload {
         let file = deployment.directory + "/large-\(UUID().uuidString.prefix(6))"
+        let gate = file + ".go"
         _ = try Command("sh", ["-c", "head -c 1073741824 /dev/urandom > '\(file)'"], timeout: .seconds(120)).run().checked()
         let digest = "sha256:" + String(try Command("sha256sum", [file], timeout: .seconds(120)).run().checked().standardOutput.prefix(64))
         let start = try deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/blobs/uploads/")
         let locationLine = start.standardOutput.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }
         let location = String(locationLine?.dropFirst("location:".count) ?? "").trimmingCharacters(in: .whitespaces)
+        let half = 536_870_912
+        let feeder = "{ head -c \(half) '\(file)'; while [ ! -e '\(gate)' ]; do sleep 0.05; done; tail -c +\(half + 1) '\(file)'; }"
+        let upload = "curl -s -o /dev/null -w '%{http_code}' -u '\(deployment.credentials("alice"))' -H 'Content-Type: application/octet-stream' -T - '\(location)&digest=\(digest)'"
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        // Limited to ~200 MB/s so that the upload is still in flight while the test acts.
-        process.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--limit-rate", "200M", "-u", deployment.credentials("alice"),
-                             "-H", "Content-Type: application/octet-stream", "-T", file, location + "&digest=" + digest]
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "\(feeder) | \(upload)"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        return (process, output, file)
+        return LargeUpload(process: process, output: output, file: file, gate: gate)
     }
 
     @Test("a new rule applies without restart while a 1 GiB upload is in flight, a broken change is refused and logged, and the upload completes")
@@ -107,7 +140,14 @@ struct ProductionEdgeTests {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret", "bob": "bob-secret"], rules: Self.rules)
         defer { deployment.stop() }
         let upload = try startLargeUpload(deployment, repository: "alice/reload")
-        defer { try? FileManager.default.removeItem(atPath: upload.file) }
+        defer {
+            upload.release()
+            try? FileManager.default.removeItem(atPath: upload.file)
+        }
+        for _ in 0..<600 where uploadedBytes(deployment, repository: "alice/reload") == 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(uploadedBytes(deployment, repository: "alice/reload") > 0, "the upload is not in flight")
         let before = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
         #expect(before.standardOutput == "401")
 
@@ -121,7 +161,7 @@ struct ProductionEdgeTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(after == "404", "the new rule did not apply: \(after)")
-        #expect(upload.process.isRunning, "the upload finished too early to prove anything")
+        #expect(upload.process.isRunning, "the upload cannot finish before its gate opens")
 
         try Data((original + "\nnot: [valid").utf8).write(to: URL(fileURLWithPath: deployment.configurationPath))
         for _ in 0..<50 where !deployment.gateway.log.contains("configuration change refused") {
@@ -131,8 +171,7 @@ struct ProductionEdgeTests {
         let stillAllowed = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
         #expect(stillAllowed.standardOutput == "404", "the previous configuration must stay in force")
 
-        upload.process.waitUntilExit()
-        let status = String(decoding: upload.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let status = upload.finish()
         #expect(status == "201", "the upload did not complete: \(status)")
     }
 
@@ -141,9 +180,16 @@ struct ProductionEdgeTests {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules)
         defer { deployment.stop() }
         let upload = try startLargeUpload(deployment, repository: "alice/drain")
-        defer { try? FileManager.default.removeItem(atPath: upload.file) }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(upload.process.isRunning)
+        defer {
+            upload.release()
+            try? FileManager.default.removeItem(atPath: upload.file)
+        }
+        // Wait until body bytes have reached the registry's upload area: the request is in flight.
+        for _ in 0..<600 where uploadedBytes(deployment, repository: "alice/drain") == 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(uploadedBytes(deployment, repository: "alice/drain") > 0)
+        #expect(upload.process.isRunning, "the upload cannot finish before its gate opens")
         kill(deployment.gateway.pid, SIGTERM)
         var readiness = ""
         for _ in 0..<30 {
@@ -152,8 +198,7 @@ struct ProductionEdgeTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(readiness != "200", "still ready while draining")
-        upload.process.waitUntilExit()
-        let status = String(decoding: upload.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let status = upload.finish()
         #expect(status == "201", "the upload did not complete: \(status)")
         for _ in 0..<100 where deployment.gateway.isRunning { try await Task.sleep(for: .milliseconds(100)) }
         #expect(!deployment.gateway.isRunning)
