@@ -241,7 +241,7 @@ struct TokenEndpoint: Sendable {
             account: identity.kind == .anonymous ? "anonymous" : identity.account, peer: request.remoteAddress,
             granted: grant.scopes.map(\.description).joined(separator: " "), refreshToken: refresh, requestID: requestID)
         return Issued(
-            token: token, issuedAt: ISO8601DateFormatter().string(from: claims.iat?.value ?? now), grantedScopes: grant.scopes,
+            token: token, issuedAt: (claims.iat?.value ?? now).formatted(.iso8601), grantedScopes: grant.scopes,
             refreshToken: refreshToken)
     }
 
