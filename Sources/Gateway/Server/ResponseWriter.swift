@@ -36,26 +36,39 @@ final class ResponseWriter: @unchecked Sendable {
         try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .continue)))
     }
 
-    /// Writes the response head.
+    /// A head not yet written: it goes out together with the first body chunk or the end,
+    /// saving a flush (and a system call) per response.
+    private var pendingHead: HTTPServerResponsePart?
+
+    /// Writes the response head (sent with the first body chunk or the end).
     func writeHead(status: HTTPResponseStatus, headers: HTTPHeaders) async throws {
         var headers = headers
         if !closeConnection && closeWhen() { closeConnection = true }
         if closeConnection && !isHTTP2 { headers.replaceOrAdd(name: "connection", value: "close") }
         self.status = status
         headSent = true
-        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
+        pendingHead = .head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))
     }
 
     /// Writes a body chunk (dropped for HEAD).
     func writeBody(_ buffer: ByteBuffer) async throws {
         guard requestMethod != .HEAD else { return }
         bytesWritten += buffer.readableBytes
-        try await outbound.write(.body(.byteBuffer(buffer)))
+        try await write(.body(.byteBuffer(buffer)))
     }
 
     /// Ends the response.
     func writeEnd() async throws {
-        try await outbound.write(.end(nil))
+        try await write(.end(nil))
+    }
+
+    private func write(_ part: HTTPServerResponsePart) async throws {
+        if let head = pendingHead {
+            pendingHead = nil
+            try await outbound.write(contentsOf: [head, part])
+        } else {
+            try await outbound.write(part)
+        }
     }
 
     /// Writes a whole response with a fixed body.
