@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import Policy
 
 /// Verifies Basic credentials for the token endpoint and the proxy alike: throttled, cached,
@@ -29,7 +30,18 @@ struct BasicAuthenticator: Sendable {
             return .failure(.throttled(retryAfter: retryAfter, reason: reason))
         }
         do {
-            let identity = try state.credentials.authenticate(account: account, secret: secret, now: now, cache: cache)
+            // bcrypt takes tens of milliseconds: run it on NIO's blocking pool, never on the
+            // few threads that serve every other request.
+            let credentials = state.credentials
+            let cache = self.cache
+            let identity: Identity
+            if credentials.isCheapToVerify(account: account, secret: secret, now: now, cache: cache) {
+                identity = try credentials.authenticate(account: account, secret: secret, now: now, cache: cache)
+            } else {
+                identity = try await NIOThreadPool.singleton.runIfActive {
+                    try credentials.authenticate(account: account, secret: secret, now: now, cache: cache)
+                }
+            }
             throttle.recordSuccess(account: account)
             return .success(identity)
         } catch let error as PolicyError {

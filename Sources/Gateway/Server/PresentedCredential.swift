@@ -12,6 +12,13 @@ enum PresentedCredential: Sendable {
     /// Something unusable; the string says what.
     case malformed(String)
 
+    /// `text` without leading or trailing spaces and tabs.
+    static func trimmed(_ text: Substring) -> String {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !isBlank($0) }), let last = text.lastIndex(where: { !isBlank($0) }) else { return "" }
+        return String(text[first...last])
+    }
+
     /// Reads the `Authorization` header of `headers`.
     init(_ headers: HTTPHeaders) {
         let values = headers["authorization"]
@@ -30,7 +37,7 @@ enum PresentedCredential: Sendable {
         }
         switch parts[0].lowercased() {
         case "basic":
-            guard let data = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+            guard let data = Data(base64Encoded: Self.trimmed(parts[1])),
                 let decoded = String(data: data, encoding: .utf8), let colon = decoded.firstIndex(of: ":")
             else {
                 self = .malformed("Basic credentials are not base64 of user:password")
@@ -38,7 +45,7 @@ enum PresentedCredential: Sendable {
             }
             self = .basic(account: String(decoded[..<colon]), secret: String(decoded[decoded.index(after: colon)...]))
         case "bearer":
-            self = .bearer(String(parts[1]).trimmingCharacters(in: .whitespaces))
+            self = .bearer(Self.trimmed(parts[1]))
         default:
             self = .malformed("unsupported authorization scheme \(parts[0])")
         }

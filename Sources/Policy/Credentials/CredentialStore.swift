@@ -31,6 +31,15 @@ public struct CredentialStore: Sendable {
         return Identity(account: account, kind: .user)
     }
 
+    /// Whether verifying this credential is cheap right now: a robot (one SHA-256) or an htpasswd
+    /// user whose verification is still cached. Callers run expensive (bcrypt) checks elsewhere.
+    public func isCheapToVerify(account: String, secret: String, now: Double, cache: CredentialCache?) -> Bool {
+        if robots[account] != nil { return true }
+        guard let entry = htpasswd?.entries[account] else { return true }
+        guard let cache else { return false }
+        return cache.contains(CredentialCache.key(account: account, secret: secret, storedHash: entry.hash), now: now)
+    }
+
     /// Verifies a Basic credential, consulting and filling `cache` so repeated logins are cheap.
     ///
     /// Robots are looked up first, then htpasswd users.
