@@ -32,3 +32,19 @@ bench:
 .PHONY: check-deploy
 check-deploy: setup
 	bash scripts/check-deploy
+
+# Long hostile-HTTP run (issue 9): the raw-request mutator of Tests/IntegrationTests/HostileHTTPTests.swift
+# (make test runs 300 requests) against a real Portcullis and docker-registry 2.8.2, FUZZ_REQUESTS
+# requests (default 20000, about twelve minutes on two cores); FUZZ_SEED=<n> repeats a run. Prints
+# the counts at the end: requests tried, refused, crashes. Other fuzzers may add themselves as
+# prerequisites of `fuzz`.
+FUZZ_REQUESTS ?= 20000
+FUZZ_SEED ?=
+.PHONY: fuzz fuzz-http
+fuzz: fuzz-http
+
+fuzz-http: setup
+	$(SWIFT) build --build-tests
+	PORTCULLIS_FUZZ_REQUESTS="$(FUZZ_REQUESTS)" PORTCULLIS_FUZZ_SEED="$(FUZZ_SEED)" \
+		PORTCULLIS_BIN="$$($(SWIFT) build --show-bin-path)/portcullis" \
+		$(SWIFT) test --skip-build --filter 'HostileHTTPTests/randomMutations'

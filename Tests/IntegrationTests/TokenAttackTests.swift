@@ -382,7 +382,7 @@ enum TokenFactory {
 
         t = {}
         t["valid"] = portcullis("valid")
-        t["valid-expired-within-leeway"] = portcullis("valid-expired-within-leeway", exp=-30, nbf=-330)
+        t["valid-expired-within-leeway"] = portcullis("valid-expired-within-leeway", exp=-5, nbf=-305)
         t["valid-nbf-within-leeway"] = portcullis("valid-nbf-within-leeway", nbf=30)
         t["idp-valid"] = idp("idp-valid")
 

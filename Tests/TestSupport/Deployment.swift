@@ -195,6 +195,20 @@ public final class Deployment: Sendable {
         registryProcess.withLock { $0 }?.stop()
     }
 
+    /// The running registry's process id (`nil` once stopped), for tests that signal it
+    /// (SIGSTOP/SIGCONT to make it hang, SIGKILL to make it die mid-request).
+    public var registryPID: Int32? {
+        registryProcess.withLock { $0 }.flatMap { $0.isRunning ? $0.pid : nil }
+    }
+
+    /// Kills the registry with SIGKILL (no graceful shutdown, connections cut as they stand) and
+    /// waits until it has gone; ``restartRegistry()`` brings it back.
+    public func killRegistry() {
+        guard let registry = registryProcess.withLock({ $0 }) else { return }
+        if registry.isRunning { kill(registry.pid, SIGKILL) }
+        registry.stop()
+    }
+
     /// Starts the registry again with the same configuration and port.
     public func restartRegistry() async throws {
         let registry = try Self.startRegistry(directory: directory)
