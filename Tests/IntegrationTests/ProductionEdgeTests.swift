@@ -235,9 +235,34 @@ struct ProductionEdgeTests {
         #expect(statuses.allSatisfy { $0 == "404" }, "some request failed during the rotation: \(statuses)")
     }
 
+    @Test("token.next_key is announced before it signs: /jwks lists both keys and registry-config's bundle trusts both")
+    func nextKeyAnnounced() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules)
+        defer { deployment.stop() }
+        let configuration = try String(contentsOfFile: deployment.configurationPath, encoding: .utf8)
+            .replacingOccurrences(of: "  certificate: keys/token.crt\n", with: "  certificate: keys/token.crt\n  next_key: otherkeys/token.key\n  next_certificate: otherkeys/token.crt\n")
+        try Data(configuration.utf8).write(to: URL(fileURLWithPath: deployment.configurationPath))
+        var keys: [[String: Any]] = []
+        for _ in 0..<50 {
+            let jwks = try deployment.curl([], path: "/jwks").standardOutput
+            keys = ((try? JSONSerialization.jsonObject(with: Data(jwks.utf8)) as? [String: Any])?["keys"] as? [[String: Any]]) ?? []
+            if keys.count == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(keys.count == 2, "\(keys)")
+        #expect(keys.allSatisfy { $0["kty"] as? String == "EC" && $0["kid"] is String })
+        let out = deployment.directory + "/next-trust"
+        _ = try Command(try portcullisBinary(), ["registry-config", "--config", deployment.configurationPath, "--out", out]).run().checked()
+        let bundle = try String(contentsOfFile: out + "/rootcertbundle.pem", encoding: .utf8)
+        #expect(bundle.components(separatedBy: "BEGIN CERTIFICATE").count - 1 == 2)
+        // Signing is unchanged: the registry, which trusts only the current key, still accepts Portcullis.
+        let status = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/next/tags/list")
+        #expect(status.standardOutput == "404")
+    }
+
     @Test("behind a PROXY protocol sender (v1 and v2) the audit line shows the original client address; a spoofed X-Forwarded-For is ignored")
     func proxyProtocol() async throws {
-        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, extraConfiguration: "proxy_protocol: true")
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, extraConfiguration: "listen_proxy_protocol: true")
         defer { deployment.stop() }
         let script = """
             import socket, struct, sys

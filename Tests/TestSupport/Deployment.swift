@@ -107,7 +107,7 @@ public final class Deployment: Sendable {
         let registry = try startRegistry(directory: directory)
         try await waitUntilAnswering("http://127.0.0.1:\(registryPort)/v2/")
         let gateway = try ServiceProcess(binary, ["serve", "--config", configurationPath], logPath: directory + "/portcullis.log")
-        let proxyProtocol = extraConfiguration.contains("proxy_protocol: true")
+        let proxyProtocol = extraConfiguration.contains("listen_proxy_protocol: true")
         let haproxy = proxyProtocol ? ["--haproxy-protocol"] : []
         if tls {
             try await waitUntilAnswering("https://127.0.0.1:\(gatewayPort)/healthz", curlOptions: ["--cacert", directory + "/tls/ca.crt"] + haproxy)

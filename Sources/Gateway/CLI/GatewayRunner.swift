@@ -52,7 +52,8 @@ enum GatewayRunner {
             tokenEndpoint: TokenEndpoint(state: holder, authenticator: authenticator, logger: logger, observability: observability),
             proxy: ProxyHandler(state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability),
             readiness: readiness,
-            metrics: observability.metrics
+            metrics: observability.metrics,
+            jwks: { holder.current.jsonWebKeySet }
         )
         var server = HTTPServer(
             host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger, metrics: observability.metrics)

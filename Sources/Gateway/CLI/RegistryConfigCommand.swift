@@ -33,14 +33,23 @@ struct RegistryConfigCommand: ParsableCommand {
         switch state.upstreamMinter.hint {
         case .jwks(let kid):
             path = (absolute as NSString).appendingPathComponent("jwks.json")
-            try Data(state.signingKey.publicKey.jsonWebKeySet(kid: kid).utf8).write(to: URL(fileURLWithPath: path))
+            // With a next key, trust it too, so that registry and gateway can roll in either order.
+            let document =
+                state.nextKey == nil
+                ? state.signingKey.publicKey.jsonWebKeySet(kid: kid) : String(decoding: state.jsonWebKeySet, as: UTF8.self) + "\n"
+            try Data(document.utf8).write(to: URL(fileURLWithPath: path))
             trustLine = "    jwks: \(path)"
         case .x5c, .kid:
             path = (absolute as NSString).appendingPathComponent("rootcertbundle.pem")
             guard let certificate = configuration.token.certificate, let data = FileManager.default.contents(atPath: certificate) else {
                 throw ValidationError("token.certificate is needed to write a rootcertbundle")
             }
-            try data.write(to: URL(fileURLWithPath: path))
+            var bundle = data
+            if let next = configuration.token.nextCertificate, let nextData = FileManager.default.contents(atPath: next) {
+                // Trust the next key too, so that registry and gateway can roll in either order.
+                bundle.append(nextData)
+            }
+            try bundle.write(to: URL(fileURLWithPath: path))
             trustLine = "    rootcertbundle: \(path)"
         }
         let block = """

@@ -112,7 +112,7 @@ enum ConfigurationLoader {
             guard
                 let top = mapping(
                     root, "", allowed: [
-                        "listen", "public_url", "tls", "proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
+                        "listen", "public_url", "tls", "listen_proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
                         "throttling", "shutdown", "timeouts", "rules", "log",
                     ])
             else { return nil }
@@ -135,8 +135,8 @@ enum ConfigurationLoader {
                 if let certificate, let key { tls = GatewayConfiguration.TLS(certificate: certificate, key: key) }
             }
             var proxyProtocol = false
-            if let node = top["proxy_protocol"] {
-                if let value = node.bool { proxyProtocol = value } else { problem("proxy_protocol", "must be true or false") }
+            if let node = top["listen_proxy_protocol"] {
+                if let value = node.bool { proxyProtocol = value } else { problem("listen_proxy_protocol", "must be true or false") }
             }
             var trustedProxies: [String] = []
             for (index, range) in (stringList(top["trusted_proxies"], "trusted_proxies") ?? []).enumerated() {
@@ -189,7 +189,8 @@ enum ConfigurationLoader {
             var token: GatewayConfiguration.Token?
             if top["token"] == nil { problem("token", "is required") }
             if let section = mapping(
-                top["token"], "token", allowed: ["service", "issuer", "key", "certificate", "lifetime", "refresh_lifetime", "realm"])
+                top["token"], "token",
+                allowed: ["service", "issuer", "key", "certificate", "lifetime", "refresh_lifetime", "realm", "next_key", "next_certificate"])
             {
                 let service = string(section["service"], "token.service", required: true)
                 let issuer = string(section["issuer"], "token.issuer", required: true)
@@ -198,6 +199,11 @@ enum ConfigurationLoader {
                 let lifetime = integer(section["lifetime"], "token.lifetime", range: 30...86_400) ?? 300
                 let realm = string(section["realm"], "token.realm")
                 let refreshLifetime = integer(section["refresh_lifetime"], "token.refresh_lifetime", range: 60...(365 * 86_400)) ?? 30 * 86_400
+                let nextKey = self.path(section["next_key"], "token.next_key")
+                let nextCertificate = self.path(section["next_certificate"], "token.next_certificate")
+                if (nextKey == nil) != (nextCertificate == nil) && (section["next_key"] != nil) != (section["next_certificate"] != nil) {
+                    problem("token.next_key", "next_key and next_certificate go together")
+                }
                 if let realm, Self.parseURL(realm, allowPath: true) == nil {
                     problem("token.realm", "must be an http:// or https:// URL (got \"\(realm)\")")
                 }
@@ -207,7 +213,7 @@ enum ConfigurationLoader {
                 if let service, let issuer, let key {
                     token = GatewayConfiguration.Token(
                         service: service, issuer: issuer, key: key, certificate: certificate, lifetime: lifetime, realm: realm,
-                        refreshLifetime: refreshLifetime)
+                        refreshLifetime: refreshLifetime, nextKey: nextKey, nextCertificate: nextCertificate)
                 }
             }
 

@@ -51,6 +51,11 @@ struct GatewayConfiguration: Sendable {
         var realm: String?
         /// Refresh token lifetime in seconds.
         var refreshLifetime: Int = 30 * 86_400
+        /// The key that will replace ``key``: trusted already, announced by `registry-config`
+        /// and `/jwks`, never signed with.
+        var nextKey: String?
+        /// The certificate of ``nextKey``.
+        var nextCertificate: String?
     }
 
     /// Brute-force throttling of failed authentications.

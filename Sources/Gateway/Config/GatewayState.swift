@@ -32,7 +32,7 @@ struct GatewayState: Sendable {
     var watchedFiles: [String] {
         let configuration = configuration
         var files = [configuration.sourcePath, configuration.token.key]
-        files += [configuration.token.certificate, configuration.htpasswd, configuration.robots].compactMap { $0 }
+        files += [configuration.token.certificate, configuration.token.nextKey, configuration.token.nextCertificate, configuration.htpasswd, configuration.robots].compactMap { $0 }
         if let tls = configuration.tls { files += [tls.certificate, tls.key] }
         for issuer in configuration.issuers {
             files += issuer.certificates + issuer.publicKeys + [issuer.jwks].compactMap { $0 }
@@ -42,6 +42,9 @@ struct GatewayState: Sendable {
 
     /// Mints tokens for the registry in the pinned version's format.
     let upstreamMinter: TokenMinter
+    /// The key that will replace ``signingKey``, already trusted and announced.
+    let nextKey: SigningKey?
+
     /// The TLS context new connections use (rebuilt when the certificate or key file changes).
     let tlsContext: NIOSSLContext?
     /// Peers whose `X-Forwarded-For` is believed.
@@ -51,7 +54,22 @@ struct GatewayState: Sendable {
     let previousKeys: [TrustedKey]
 
     /// Every key Portcullis's own tokens may be signed with: the current one first.
-    var ownKeys: [TrustedKey] { [TrustedKey(signingKey)] + previousKeys }
+    var ownKeys: [TrustedKey] { [TrustedKey(signingKey)] + (nextKey.map { [TrustedKey($0)] } ?? []) + previousKeys }
+
+    /// The public keys Portcullis signs or will sign with, as a JWKS document (`GET /jwks`).
+    var jsonWebKeySet: [UInt8] {
+        var keys: [[String: String]] = []
+        var seen: Set<String> = []
+        let currentKid: String
+        if case .jwks(let kid) = upstreamMinter.hint { currentKid = kid } else { currentKid = signingKey.identifiers.rfc7638 }
+        for (key, kid) in [(signingKey.publicKey, currentKid)] + ([nextKey].compactMap { $0 }.map { ($0.publicKey, $0.identifiers.rfc7638) })
+            + previousKeys.map({ ($0.publicKey, KeyIdentifiers($0.publicKey).rfc7638) })
+        where seen.insert(kid).inserted {
+            keys.append(key.jsonWebKey(kid: kid))
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: ["keys": keys], options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Array(data)
+    }
 
     /// Client tokens verified with ``trustedIssuers``; a new state starts with an empty cache.
     let verifiedTokens = VerifiedTokenCache()
@@ -100,6 +118,18 @@ struct GatewayState: Sendable {
                 problem(configuration.token.certificate != nil && error.message.contains("certificate") ? "token.certificate" : "token.key", error.message)
             } catch {
                 problem("token.key", "\(error)")
+            }
+        }
+
+        var nextKey: SigningKey?
+        if let keyPath = configuration.token.nextKey, let keyPEM = read(keyPath, "token.next_key") {
+            let chainPEM = configuration.token.nextCertificate.flatMap { read($0, "token.next_certificate") }
+            do {
+                nextKey = try SigningKey(privateKeyPEM: keyPEM, certificateChainPEM: chainPEM)
+            } catch let error as PolicyError {
+                problem("token.next_key", error.message)
+            } catch {
+                problem("token.next_key", "\(error)")
             }
         }
 
@@ -217,10 +247,12 @@ struct GatewayState: Sendable {
                     TrustedIssuers.Issuer(
                         verifier: TokenVerifier(
                             issuer: configuration.token.issuer, audience: configuration.token.service,
-                            keys: [TrustedKey(signingKey)] + previousKeys.filter { $0.publicKey != signingKey.publicKey }),
+                            keys: [TrustedKey(signingKey)] + (nextKey.map { [TrustedKey($0)] } ?? [])
+                                + previousKeys.filter { $0.publicKey != signingKey.publicKey }),
                         trustAccessClaim: true, isPortcullis: true)
                 ] + issuers),
             upstreamMinter: upstreamMinter,
+            nextKey: nextKey,
             tlsContext: tlsContext,
             trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),
             previousKeys: previousKeys.filter { $0.publicKey != signingKey.publicKey }

@@ -42,6 +42,8 @@ struct ProxyHandler: Sendable {
             scopes = []
         case .scopes(let list):
             scopes = list
+            log.resource = list.first?.resource.name
+            log.action = list.first?.actions.description
         }
 
         // Identify the caller and check the access.

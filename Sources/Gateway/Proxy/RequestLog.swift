@@ -6,6 +6,9 @@ struct RequestLog {
     var method: String
     var path: String
     var account: String?
+    /// The repository (or other resource) and the action the request needed.
+    var resource: String?
+    var action: String?
     var issuer: String?
     var outcome: String?
     var status: Int?
@@ -16,6 +19,8 @@ struct RequestLog {
     var metadata: Logger.Metadata {
         var metadata: Logger.Metadata = ["request": "\(id)", "method": "\(method)", "path": "\(path)"]
         if let account { metadata["account"] = "\(account)" }
+        if let resource { metadata["repository"] = "\(resource)" }
+        if let action { metadata["action"] = "\(action)" }
         if let issuer { metadata["issuer"] = "\(issuer)" }
         if let outcome { metadata["outcome"] = "\(outcome)" }
         if let status { metadata["status"] = "\(status)" }

@@ -6,6 +6,8 @@ struct GatewayRouter: RequestHandler {
     let proxy: ProxyHandler
     let readiness: Readiness
     let metrics: GatewayMetrics
+    /// The current JWKS document of Portcullis's keys.
+    let jwks: @Sendable () -> [UInt8]
 
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
         switch request.path {
@@ -13,6 +15,8 @@ struct GatewayRouter: RequestHandler {
             try await tokenEndpoint.handle(request, writer: writer)
         case "/healthz":
             try await writer.respond(status: .ok, body: Array("ok\n".utf8), contentType: "text/plain")
+        case "/jwks":
+            try await writer.respond(status: .ok, body: jwks(), contentType: "application/json")
         case "/metrics":
             try await writer.respond(status: .ok, body: metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case "/readyz":

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -206,15 +207,26 @@ struct HTTPServer: Sendable {
     }
 
     /// The client's address: the PROXY header's source, or the peer; a trusted peer's
-    /// `X-Forwarded-For` names the client instead.
+    /// `Forwarded: for=` (or else `X-Forwarded-For`) names the client instead.
     private func clientAddress(peer: String, info: ConnectionInfo, headers: HTTPHeaders) -> String {
         let direct = info.proxiedClientAddress ?? peer
         let trusted = trustedProxies()
-        guard !trusted.isEmpty, trusted.contains(where: { $0.contains(direct) }),
-            let forwarded = headers["x-forwarded-for"].last?.split(separator: ",").last?.trimmingCharacters(in: .whitespaces),
+        guard !trusted.isEmpty, trusted.contains(where: { $0.contains(direct) }) else { return direct }
+        if let forwarded = headers["forwarded"].last?.split(separator: ",").last {
+            for pair in forwarded.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces).lowercased() == "for" else { continue }
+                var value = parts[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                if value.hasPrefix("["), let end = value.firstIndex(of: "]") { value = String(value[value.index(after: value.startIndex)..<end]) }
+                if AddressRange.bytes(of: value) != nil { return value }
+            }
+        }
+        if let forwarded = headers["x-forwarded-for"].last?.split(separator: ",").last?.trimmingCharacters(in: .whitespaces),
             AddressRange.bytes(of: forwarded) != nil
-        else { return direct }
-        return forwarded
+        {
+            return forwarded
+        }
+        return direct
     }
 
     /// Serves the requests of one HTTP/1.1 connection or one HTTP/2 stream.
