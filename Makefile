@@ -10,16 +10,18 @@ build:
 	$(SWIFT) build
 
 # Unit tests (Policy) and integration tests (real docker-registry 2.8.2 + skopeo + curl).
+# Then a 10-second libFuzzer smoke run of every harness (scripts/fuzz, a separate sanitized build in .build-fuzz).
 test: setup check-deploy
 	$(SWIFT) build --build-tests
 	PORTCULLIS_BIN="$$($(SWIFT) build --show-bin-path)/portcullis" $(SWIFT) test
+	SWIFT="$(SWIFT)" bash scripts/fuzz 10
 
 demo: setup
 	$(SWIFT) build --product portcullis
 	"$$($(SWIFT) build --show-bin-path)/portcullis" demo
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-release
 
 # Benchmark: bare registry vs nginx (recipe, tuned) vs Portcullis; installs nginx and wrk, builds
 # the release binary into .build-release, writes bench/results/ and quotes it in README.md.
@@ -33,15 +35,21 @@ bench:
 check-deploy: setup
 	bash scripts/check-deploy
 
-# Long hostile-HTTP run (issue 9): the raw-request mutator of Tests/IntegrationTests/HostileHTTPTests.swift
-# (make test runs 300 requests) against a real Portcullis and docker-registry 2.8.2, FUZZ_REQUESTS
-# requests (default 20000, about twelve minutes on two cores); FUZZ_SEED=<n> repeats a run. Prints
-# the counts at the end: requests tried, refused, crashes. Other fuzzers may add themselves as
-# prerequisites of `fuzz`.
+# Long fuzzing runs (issue 9), each printing its counts at the end:
+# - fuzz-libfuzzer: libFuzzer with AddressSanitizer on the scope, route, htpasswd, JWT and
+#   configuration harnesses (Sources/FuzzHarnesses), FUZZ_SECONDS each (default 300); a crash
+#   leaves its input in .build-fuzz/findings/ and fails the target.
+# - fuzz-http: the raw-request mutator of Tests/IntegrationTests/HostileHTTPTests.swift (make test
+#   runs 300 requests) against a real Portcullis and docker-registry 2.8.2, FUZZ_REQUESTS requests
+#   (default 20000, about twelve minutes on two cores); FUZZ_SEED=<n> repeats a run.
+FUZZ_SECONDS ?= 300
 FUZZ_REQUESTS ?= 20000
 FUZZ_SEED ?=
-.PHONY: fuzz fuzz-http
-fuzz: fuzz-http
+.PHONY: fuzz fuzz-libfuzzer fuzz-http
+fuzz: fuzz-libfuzzer fuzz-http
+
+fuzz-libfuzzer: setup
+	SWIFT="$(SWIFT)" bash scripts/fuzz $(FUZZ_SECONDS)
 
 fuzz-http: setup
 	$(SWIFT) build --build-tests

@@ -39,11 +39,17 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
+        // The configuration file: YAML read into a validated `GatewayConfiguration`, every problem with its key path.
+        .target(
+            name: "PortcullisConfiguration",
+            dependencies: ["Policy", .product(name: "Yams", package: "Yams")]
+        ),
         // The `portcullis` executable: NIO edge, token endpoint, proxy, config, CLI.
         .executableTarget(
             name: "Gateway",
             dependencies: [
                 "Policy",
+                "PortcullisConfiguration",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -56,9 +62,20 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Fuzzing (issue 9): the harnesses, shared by the libFuzzer executables and the regression tests.
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
+        .target(
+            name: "FuzzHarnesses",
+            dependencies: ["Policy", "PortcullisConfiguration", "CLibFuzzer"]
+        ),
+        // One libFuzzer executable per harness; `make fuzz` builds them with -sanitize=fuzzer,address.
+        .executableTarget(name: "FuzzScope", dependencies: ["FuzzHarnesses"], path: "Fuzz/Scope"),
+        .executableTarget(name: "FuzzRoute", dependencies: ["FuzzHarnesses"], path: "Fuzz/Route"),
+        .executableTarget(name: "FuzzHtpasswd", dependencies: ["FuzzHarnesses"], path: "Fuzz/Htpasswd"),
+        .executableTarget(name: "FuzzToken", dependencies: ["FuzzHarnesses"], path: "Fuzz/Token"),
+        .executableTarget(name: "FuzzConfiguration", dependencies: ["FuzzHarnesses"], path: "Fuzz/Configuration"),
         // Shared helpers for the test targets: free ports, processes, key generation, the real registry.
         .target(
             name: "TestSupport",
@@ -67,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PolicyTests",
-            dependencies: ["Policy", "TestSupport"]
+            dependencies: ["Policy", "TestSupport", "FuzzHarnesses"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PortcullisConfiguration
 
 /// `portcullis check-config --config FILE`: validates a configuration and every file it names.
 struct CheckConfigCommand: ParsableCommand {

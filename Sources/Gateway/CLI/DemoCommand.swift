@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Logging
 import Policy
+import PortcullisConfiguration
 
 /// `portcullis demo`: a registry and Portcullis in front of it, with nothing but the toolchain
 /// and the setup script's packages.

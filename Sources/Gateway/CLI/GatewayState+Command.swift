@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PortcullisConfiguration
 
 extension GatewayState {
     /// Loads the configuration at `path` and every file it names for a CLI command; on any

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import PortcullisConfiguration
 
 /// `portcullis robot …`: robot credentials for automation.
 struct RobotCommand: ParsableCommand {

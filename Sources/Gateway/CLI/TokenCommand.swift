@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import PortcullisConfiguration
 import X509
 
 /// `portcullis token …`: token diagnostics.

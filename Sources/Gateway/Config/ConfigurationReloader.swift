@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import PortcullisConfiguration
 import Synchronization
 
 /// Re-reads the configuration and every file it names when one of them changes, or on SIGHUP.

@@ -1,6 +1,7 @@
 import Foundation
 import NIOSSL
 import Policy
+import PortcullisConfiguration
 import SwiftASN1
 import X509
 

@@ -6,6 +6,7 @@ import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import NIOTLS
+import PortcullisConfiguration
 import Policy
 import ServiceLifecycle
 import Synchronization

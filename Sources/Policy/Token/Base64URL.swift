@@ -1,13 +1,13 @@
 import Foundation
 
 /// base64url without padding (RFC 7515 §2), for JOSE.
-enum Base64URL {
+package enum Base64URL {
     static func standard(_ bytes: some Sequence<UInt8>) -> String {
         Data(bytes).base64EncodedString()
     }
 
     /// Translates the alphabet byte by byte (the hot path of every token): no string searching.
-    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    package static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var encoded = Array(Data(bytes).base64EncodedData())
         while encoded.last == UInt8(ascii: "=") { encoded.removeLast() }
         for index in encoded.indices {
@@ -41,7 +41,7 @@ enum Base64URL {
 enum Base32 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    package static func encode(_ bytes: [UInt8]) -> String {
         var output: [UInt8] = []
         var buffer: UInt32 = 0
         var bits = 0

@@ -82,7 +82,7 @@ public struct SigningKey: Sendable {
     }
 
     /// Signs a JWS signing input.
-    func sign(_ signingInput: [UInt8]) throws -> [UInt8] {
+    package func sign(_ signingInput: [UInt8]) throws -> [UInt8] {
         switch privateKey {
         case .p256(let key):
             return Array(try key.signature(for: SHA256.hash(data: signingInput)).rawRepresentation)

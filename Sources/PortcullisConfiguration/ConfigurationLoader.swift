@@ -6,10 +6,10 @@ import Yams
 ///
 /// Every problem is collected with its key path rather than stopping at the first, unknown keys
 /// are errors, and file paths are resolved against the configuration file's directory.
-enum ConfigurationLoader {
+package enum ConfigurationLoader {
     /// Loads `path`.
     /// - Throws: ``ConfigurationErrors`` listing every problem found.
-    static func load(path: String) throws -> GatewayConfiguration {
+    package static func load(path: String) throws -> GatewayConfiguration {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationErrors(file: path, problems: [ConfigurationProblem(keyPath: "", message: "cannot read the file")])
         }
@@ -17,7 +17,7 @@ enum ConfigurationLoader {
     }
 
     /// Parses configuration text read from `path`.
-    static func parse(_ text: String, path: String) throws -> GatewayConfiguration {
+    package static func parse(_ text: String, path: String) throws -> GatewayConfiguration {
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var reader = Reader(base: base)
         let root: Node

@@ -1,0 +1,6 @@
+// libFuzzer's driver entry point (compiler-rt, linked by -sanitize=fuzzer). Only referenced when
+// the fuzz executables are built with -DPORTCULLIS_LIBFUZZER; see FuzzDriver.swift.
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
