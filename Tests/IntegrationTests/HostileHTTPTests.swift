@@ -18,7 +18,7 @@ import Glibc
 
 @Suite("hostile HTTP at the listener")
 struct HostileHTTPTests {
-    static let tally = HardeningTally(suite: "hostile HTTP", tests: 6)
+    static let tally = HardeningTally(suite: "hostile HTTP", tests: 7)
     static let alice = ("alice", "alice-secret")
     static let rules = #"  - {account: "*", name: "${account}/**", actions: [pull, push, delete]}"#
     /// Seconds a connection may take to deliver a request head (`timeouts.request_head`).

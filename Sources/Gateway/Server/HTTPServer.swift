@@ -121,6 +121,9 @@ struct HTTPServer: Sendable {
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
+                // The TLS handshake and ALPN get the head timeout too; each protocol's own timeout
+                // handler takes over once negotiation is done.
+                let negotiationDeadline = channel.eventLoop.scheduleTask(in: headTimeout) { channel.close(promise: nil) }
                 return Self.negotiateHTTPVersion(on: channel) { http1 in
                     http1.eventLoop.makeCompletedFuture {
                         try http1.pipeline.syncOperations.configureHTTPServerPipeline(
@@ -131,16 +134,24 @@ struct HTTPServer: Sendable {
                     }
                 } http2: { http2 in
                     http2.eventLoop.makeCompletedFuture {
-                        let multiplexer = try http2.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .server) { stream in
+                        let idle = HTTP2IdleConnectionHandler(timeout: headTimeout, eventLoop: http2.eventLoop)
+                        let multiplexer = try http2.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
+                            mode: .server, streamDelegate: idle.streamDelegate
+                        ) { stream in
                             stream.eventLoop.makeCompletedFuture {
                                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                try stream.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout))
                                 return try PartsChannel(
                                     wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: Self.backPressure))
                             }
                         }
+                        try http2.pipeline.syncOperations.addHandler(idle)
                         return ((), multiplexer)
                     }
-                }.map { negotiated in .secure(negotiated, channel, info) }
+                }.map { negotiated in
+                    negotiated.whenComplete { _ in negotiationDeadline.cancel() }
+                    return .secure(negotiated, channel, info)
+                }
             }
         onListening(listener.channel.localAddress?.port ?? port)
         logger.notice("listening", metadata: ["address": "\(host):\(listener.channel.localAddress?.port ?? port)"])

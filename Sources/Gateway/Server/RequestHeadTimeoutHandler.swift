@@ -9,9 +9,13 @@ import NIOHTTP1
 /// (a `read` went out and nothing arrived since), the client has that long to send some. Time
 /// in which Portcullis itself reads nothing (backpressure from a slow registry) does not count.
 ///
+/// And to a response the client stops reading: while the channel stays unwritable (Portcullis
+/// has more to send than the client takes), the client has that long to read some.
+///
 /// A small state machine: `waitingForHead` (timer armed) → `readingBody` on a request head
 /// (timer armed only while a read is outstanding) → `serving` (timer off) on the request's end
-/// → `waitingForHead` again when the response's end has been written.
+/// → `waitingForHead` again once the response's end has been written out; `closed` at the end.
+/// The write-stall timer runs beside it, armed while the channel is unwritable.
 final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -22,10 +26,13 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
         case waitingForHead(Scheduled<Void>?)
         case readingBody(Scheduled<Void>?)
         case serving
+        case closed
     }
 
     private let timeout: TimeAmount
     private var state = State.waitingForHead(nil)
+    /// Armed while the channel is not writable: the client has stopped reading.
+    private var stallTimer: Scheduled<Void>?
 
     init(timeout: TimeAmount) {
         self.timeout = timeout
@@ -66,28 +73,51 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
-            switch state {
-            case .serving:
-                arm(context: context)
-            case .readingBody(let timer):
-                // Answered before the body ended (a refusal): what is left of the body, and the
-                // next head, must come within the head timeout.
-                timer?.cancel()
-                arm(context: context)
-            case .waitingForHead:
-                break
-            }
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
         }
-        context.write(data, promise: promise)
+        // The next head is awaited from when the response has left Portcullis, not from when it
+        // was queued: a slow reader still draining a large response is not cut short.
+        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        written.futureResult.whenSuccess {
+            let (handler, context) = loopBound.value
+            handler.responseWritten(context: context)
+        }
+        context.write(data, promise: written)
+    }
+
+    private func responseWritten(context: ChannelHandlerContext) {
+        switch state {
+        case .serving:
+            arm(context: context)
+        case .readingBody(let timer):
+            // Answered before the body ended (a refusal): what is left of the body, and the
+            // next head, must come within the head timeout.
+            timer?.cancel()
+            arm(context: context)
+        case .waitingForHead, .closed:
+            break
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // A client that reads nothing of a response for the timeout holds a connection (and an
+        // upstream one) for nothing: bound it like a stalled request body.
+        stallTimer?.cancel()
+        stallTimer = context.channel.isWritable ? nil : schedule(context: context)
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         switch state {
         case .waitingForHead(let timer), .readingBody(let timer): timer?.cancel()
-        case .serving: break
+        case .serving, .closed: break
         }
-        state = .serving
+        stallTimer?.cancel()
+        stallTimer = nil
+        state = .closed
         context.fireChannelInactive()
     }
 
@@ -95,6 +125,7 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
         switch state {
         case .waitingForHead(let timer), .readingBody(let timer): timer?.cancel()
         case .serving: break
+        case .closed: return
         }
         state = .waitingForHead(schedule(context: context))
     }

@@ -1,0 +1,99 @@
+import NIOCore
+import NIOHTTP2
+
+/// Closes an HTTP/2 connection that has had no open stream for `timeout`.
+///
+/// The HTTP/2 counterpart of ``RequestHeadTimeoutHandler``'s idle bound: a connection that
+/// only sends the preface, SETTINGS or PINGs, or that keeps quiet after its last stream ended,
+/// is closed once `timeout` has passed with no stream open. Streams themselves are bounded by a
+/// ``RequestHeadTimeoutHandler`` in each stream's pipeline (stalled request bodies).
+///
+/// Sits after `NIOHTTP2Handler`. Its inline multiplexer reports streams to a
+/// `NIOHTTP2StreamDelegate` (``streamDelegate``), not down the pipeline; those reports drive a
+/// small state machine: `idle` (timer armed) ⇄ `active(openStreams)`, and `closed`.
+final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame
+
+    private enum State {
+        case idle(Scheduled<Void>?)
+        case active(openStreams: Int)
+        case closed
+    }
+
+    private let timeout: TimeAmount
+    private let eventLoop: any EventLoop
+    private var state = State.idle(nil)
+    private var context: ChannelHandlerContext?
+
+    /// - Parameter eventLoop: the connection's event loop, where the stream reports arrive.
+    init(timeout: TimeAmount, eventLoop: any EventLoop) {
+        self.timeout = timeout
+        self.eventLoop = eventLoop
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { becomeIdle(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        becomeIdle(context: context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if case .idle(let timer) = state { timer?.cancel() }
+        state = .closed
+        self.context = nil
+    }
+
+    /// The delegate to hand `configureAsyncHTTP2Pipeline`; it calls back on the connection's event loop.
+    var streamDelegate: some NIOHTTP2StreamDelegate {
+        StreamCounter(handler: NIOLoopBound(self, eventLoop: eventLoop))
+    }
+
+    private func streamOpened() {
+        switch state {
+        case .idle(let timer):
+            timer?.cancel()
+            state = .active(openStreams: 1)
+        case .active(let open):
+            state = .active(openStreams: open + 1)
+        case .closed:
+            break
+        }
+    }
+
+    private func streamClosed() {
+        guard case .active(let open) = state else { return }
+        if open <= 1 {
+            if let context { becomeIdle(context: context) }
+        } else {
+            state = .active(openStreams: open - 1)
+        }
+    }
+
+    /// Reports the multiplexer's streams to the handler.
+    private struct StreamCounter: NIOHTTP2StreamDelegate {
+        let handler: NIOLoopBound<HTTP2IdleConnectionHandler>
+
+        func streamCreated(_ id: HTTP2StreamID, channel: any Channel) { handler.value.streamOpened() }
+        func streamClosed(_ id: HTTP2StreamID, channel: any Channel) { handler.value.streamClosed() }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .idle(let timer) = state { timer?.cancel() }
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    private func becomeIdle(context: ChannelHandlerContext) {
+        switch state {
+        case .idle(let timer): timer?.cancel()
+        case .active: break
+        case .closed: return
+        }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        state = .idle(context.eventLoop.scheduleTask(in: timeout) { loopBound.value.close(promise: nil) })
+    }
+}
