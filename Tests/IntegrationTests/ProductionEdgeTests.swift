@@ -115,6 +115,10 @@ struct ProductionEdgeTests {
         }
     }
 
+    /// The gated uploads below pause their body while the test works; on a loaded machine that can
+    /// outlast the default 60 s stalled-body bound, which is not what these tests are about.
+    static let patientBodies = "timeouts:\n  request_head: 600"
+
     func startLargeUpload(_ deployment: Deployment, repository: String) throws -> LargeUpload {
         let file = deployment.directory + "/large-\(UUID().uuidString.prefix(6))"
         let gate = file + ".go"
@@ -137,7 +141,7 @@ struct ProductionEdgeTests {
 
     @Test("a new rule applies without restart while a 1 GiB upload is in flight, a broken change is refused and logged, and the upload completes")
     func hotReloadDuringUpload() async throws {
-        let deployment = try await Deployment.start(users: ["alice": "alice-secret", "bob": "bob-secret"], rules: Self.rules)
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret", "bob": "bob-secret"], rules: Self.rules, extraConfiguration: Self.patientBodies)
         defer { deployment.stop() }
         let upload = try startLargeUpload(deployment, repository: "alice/reload")
         defer {
@@ -177,7 +181,7 @@ struct ProductionEdgeTests {
 
     @Test("SIGTERM during a 1 GiB upload: readiness turns false, the upload completes, then Portcullis exits 0")
     func gracefulShutdownDuringUpload() async throws {
-        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules)
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, extraConfiguration: Self.patientBodies)
         defer { deployment.stop() }
         let upload = try startLargeUpload(deployment, repository: "alice/drain")
         defer {

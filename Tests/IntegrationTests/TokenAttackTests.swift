@@ -25,7 +25,8 @@ struct TokenAttack: Sendable, CustomStringConvertible {
     var description: String { name }
 }
 
-/// Keys, an external issuer, and a Portcullis that trusts both, started once.
+/// Keys, an external issuer, and a Portcullis that trusts both (started once), with hostile tokens
+/// made fresh for each test: the leeway cases are relative to the time they are sent.
 struct TokenAttackFixture: Sendable {
     static let idpIssuer = "https://idp.attack.test"
     static let idpAudience = "portcullis-clients"
@@ -34,7 +35,14 @@ struct TokenAttackFixture: Sendable {
     let tokens: [String: String]
     let directory: String
 
-    static let shared = Task { () throws -> TokenAttackFixture in
+    /// The deployment and the key files the token factory signs with.
+    private struct Keys: Sendable {
+        var deployment: Deployment
+        var directory: String
+        var files: [String: String]
+    }
+
+    private static let keys = Task { () throws -> Keys in
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("attacks-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // An external issuer configured by a bare RSA public key: the textbook target of HS256 confusion.
@@ -50,19 +58,27 @@ struct TokenAttackFixture: Sendable {
                     audiences: [\(idpAudience)]
                     public_keys: [\(directory)/idp.pub]
                 """)
-        let configuration: [String: Any] = [
+        let files = [
             "portcullis_key": deployment.directory + "/keys/token.key", "portcullis_cert": deployment.directory + "/keys/token.crt",
             "other_key": deployment.directory + "/otherkeys/token.key", "other_cert": deployment.directory + "/otherkeys/token.crt",
             "idp_key": directory + "/idp.key", "idp_pub": directory + "/idp.pub", "idp_issuer": idpIssuer,
-            "idp_audience": idpAudience, "now": Int(Date().timeIntervalSince1970),
+            "idp_audience": idpAudience,
         ]
+        return Keys(deployment: deployment, directory: directory, files: files)
+    }
+
+    /// The shared deployment with tokens made now.
+    static func fresh() async throws -> TokenAttackFixture {
+        let keys = try await keys.value
+        var configuration: [String: Any] = keys.files
+        configuration["now"] = Int(Date().timeIntervalSince1970)
         let result = try Command(
             "python3", ["-c", TokenFactory.script], standardInput: try JSONSerialization.data(withJSONObject: configuration)
         ).run().checked()
         guard let tokens = try JSONSerialization.jsonObject(with: result.standardOutputData) as? [String: String] else {
             throw HarnessError("the token factory printed no JSON object: \(result)")
         }
-        return TokenAttackFixture(deployment: deployment, tokens: tokens, directory: directory)
+        return TokenAttackFixture(deployment: keys.deployment, tokens: tokens, directory: keys.directory)
     }
 
     func token(_ name: String) throws -> String {
@@ -172,7 +188,7 @@ struct TokenAttackTests {
 
     @Test("the untampered tokens the attacks derive from are accepted (the registry answers, not Portcullis)")
     func controlsPass() async throws {
-        let fixture = try await TokenAttackFixture.shared.value
+        let fixture = try await TokenAttackFixture.fresh()
         let requests = try Self.controls.map { name in
             RawHTTPRequest(method: "GET", target: "/v2/alice/\(name)/tags/list", headers: [("Authorization", "Bearer " + (try fixture.token(name)))])
         }
@@ -185,7 +201,7 @@ struct TokenAttackTests {
 
     @Test("every hostile token gets a 401 challenge for the requested scope, a warning with the reason, and is never echoed")
     func attacksAreRefused() async throws {
-        let fixture = try await TokenAttackFixture.shared.value
+        let fixture = try await TokenAttackFixture.fresh()
         let requests = try Self.attacks.map { attack in
             RawHTTPRequest(method: attack.method, target: attack.target, headers: [("Authorization", "Bearer " + (try fixture.token(attack.name)))])
         }
@@ -247,7 +263,7 @@ struct TokenAttackTests {
 
     @Test("a 1 MiB token gets a 401 challenge (or a 431) and a logged reason, and Portcullis keeps serving")
     func oneMebibyteToken() async throws {
-        let fixture = try await TokenAttackFixture.shared.value
+        let fixture = try await TokenAttackFixture.fresh()
         let token = try fixture.token("oversized-1m")
         let target = "/v2/alice/oversized-1m/tags/list"
         let linesBefore = fixture.deployment.gateway.log.split(separator: "\n").count
