@@ -266,8 +266,10 @@ package enum ConfigurationLoader {
             }
 
             var requestHeadTimeout = 60
-            if let section = mapping(top["timeouts"], "timeouts", allowed: ["request_head"]) {
+            var responseStallTimeout = 60
+            if let section = mapping(top["timeouts"], "timeouts", allowed: ["request_head", "response_stall"]) {
                 requestHeadTimeout = integer(section["request_head"], "timeouts.request_head", range: 1...3600) ?? 60
+                responseStallTimeout = integer(section["response_stall"], "timeouts.response_stall", range: 1...3600) ?? 60
             }
 
             var rules: [Rule] = []
@@ -319,7 +321,7 @@ package enum ConfigurationLoader {
                 upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
                 throttling: throttling,
                 issuers: issuers, readinessInterval: readinessInterval, shutdownGracePeriod: shutdownGracePeriod,
-                requestHeadTimeout: requestHeadTimeout, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
+                requestHeadTimeout: requestHeadTimeout, responseStallTimeout: responseStallTimeout, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
                 sourcePath: path)
         }
 

@@ -116,6 +116,8 @@ package struct GatewayConfiguration: Sendable {
     package var shutdownGracePeriod: Int = 30
     /// Seconds a connection may take to send a complete request head (idle and slowloris bound).
     package var requestHeadTimeout: Int = 60
+    /// Seconds a client may take nothing of a response Portcullis has more of to send.
+    package var responseStallTimeout: Int = 60
     /// The rule list in order.
     package var rules: [Rule]
     /// The rule list as written, for explanations.

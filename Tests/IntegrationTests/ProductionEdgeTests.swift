@@ -115,9 +115,10 @@ struct ProductionEdgeTests {
         }
     }
 
-    /// The gated uploads below pause their body while the test works; on a loaded machine that can
-    /// outlast the default 60 s stalled-body bound, which is not what these tests are about.
-    static let patientBodies = "timeouts:\n  request_head: 600"
+    /// The gated uploads below pause their body while the test works, and the second half of a
+    /// 1 GiB body can take long on a loaded machine: neither the 60 s stalled-body bound nor the
+    /// 30 s shutdown grace period is what these tests are about.
+    static let patientBodies = "timeouts:\n  request_head: 600\nshutdown:\n  grace_period: 600"
 
     func startLargeUpload(_ deployment: Deployment, repository: String) throws -> LargeUpload {
         let file = deployment.directory + "/large-\(UUID().uuidString.prefix(6))"

@@ -61,6 +61,7 @@ enum GatewayRunner {
         server.tlsContext = { holder.current.tlsContext }
         server.proxyProtocol = configuration.proxyProtocol
         server.requestHeadTimeout = Double(configuration.requestHeadTimeout)
+        server.responseStallTimeout = Double(configuration.responseStallTimeout)
         server.trustedProxies = { holder.current.trustedProxies }
         logger.notice(
             "portcullis starting",

@@ -5,7 +5,10 @@ import NIOHTTP2
 ///
 /// The HTTP/2 counterpart of ``RequestHeadTimeoutHandler``'s idle bound: a connection that
 /// only sends the preface, SETTINGS or PINGs, or that keeps quiet after its last stream ended,
-/// is closed once `timeout` has passed with no stream open. Streams themselves are bounded by a
+/// is closed once `timeout` has passed with no stream open and without the client consuming
+/// data (its connection-level WINDOW_UPDATEs restart the clock: the response of a stream that
+/// has ended may still be in buffers on its way). A GOAWAY goes out after everything already
+/// queued, and the connection closes when it has been written. Streams themselves are bounded by a
 /// ``RequestHeadTimeoutHandler`` in each stream's pipeline (stalled request bodies).
 ///
 /// Sits after `NIOHTTP2Handler`. Its inline multiplexer reports streams to a
@@ -24,6 +27,8 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
     private let eventLoop: any EventLoop
     private var state = State.idle(nil)
     private var context: ChannelHandlerContext?
+    /// The highest stream the client opened, for GOAWAY.
+    private var lastStreamID = HTTP2StreamID(0)
 
     /// - Parameter eventLoop: the connection's event loop, where the stream reports arrive.
     init(timeout: TimeAmount, eventLoop: any EventLoop) {
@@ -41,6 +46,15 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
         context.fireChannelActive()
     }
 
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // A connection-level WINDOW_UPDATE means the client is still consuming what was sent:
+        // responses of streams that have already ended can be megabytes from being read.
+        if case .windowUpdate = unwrapInboundIn(data).payload, case .idle = state {
+            becomeIdle(context: context)
+        }
+        context.fireChannelRead(data)
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         if case .idle(let timer) = state { timer?.cancel() }
         state = .closed
@@ -52,7 +66,8 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
         StreamCounter(handler: NIOLoopBound(self, eventLoop: eventLoop))
     }
 
-    private func streamOpened() {
+    private func streamOpened(_ id: HTTP2StreamID) {
+        lastStreamID = max(lastStreamID, id)
         switch state {
         case .idle(let timer):
             timer?.cancel()
@@ -77,7 +92,7 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
     private struct StreamCounter: NIOHTTP2StreamDelegate {
         let handler: NIOLoopBound<HTTP2IdleConnectionHandler>
 
-        func streamCreated(_ id: HTTP2StreamID, channel: any Channel) { handler.value.streamOpened() }
+        func streamCreated(_ id: HTTP2StreamID, channel: any Channel) { handler.value.streamOpened(id) }
         func streamClosed(_ id: HTTP2StreamID, channel: any Channel) { handler.value.streamClosed() }
     }
 
@@ -93,7 +108,24 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
         case .active: break
         case .closed: return
         }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        state = .idle(context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = loopBound.value
+            handler.goAway(context: context)
+        })
+    }
+
+    /// Says GOAWAY and closes once it has been written: the responses of streams that already
+    /// ended may still be on their way out, and a plain close would discard what NIO still holds.
+    /// A client that reads nothing gets one more `timeout` before the close is forced.
+    private func goAway(context: ChannelHandlerContext) {
+        guard case .idle = state else { return }
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+        let written = context.eventLoop.makePromise(of: Void.self)
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        state = .idle(context.eventLoop.scheduleTask(in: timeout) { loopBound.value.close(promise: nil) })
+        written.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
+        let forced = context.eventLoop.scheduleTask(in: timeout) { loopBound.value.close(promise: nil) }
+        context.channel.closeFuture.whenComplete { _ in forced.cancel() }
+        context.writeAndFlush(NIOAny(frame), promise: written)
     }
 }

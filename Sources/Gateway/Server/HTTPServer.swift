@@ -45,6 +45,8 @@ struct HTTPServer: Sendable {
     /// Seconds an HTTP/1.1 connection may take to deliver a complete request head, counted from
     /// its opening or the end of the previous response (idle keep-alive and slowloris bound).
     var requestHeadTimeout: Double = 60
+    /// Seconds a client may take nothing of a response that has more to come (it stopped reading).
+    var responseStallTimeout: Double = 60
     /// Peers whose `X-Forwarded-For` is believed.
     var trustedProxies: @Sendable () -> [AddressRange] = { [] }
 
@@ -97,6 +99,7 @@ struct HTTPServer: Sendable {
         let tlsContext = tlsContext
         let proxyProtocol = proxyProtocol
         let headTimeout = TimeAmount.milliseconds(Int64(requestHeadTimeout * 1000))
+        let stallTimeout = TimeAmount.milliseconds(Int64(responseStallTimeout * 1000))
         let logger = logger
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -112,7 +115,7 @@ struct HTTPServer: Sendable {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                             withPipeliningAssistance: true, withErrorHandling: false)
                         try channel.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
-                        try channel.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout))
+                        try channel.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
                         let connection = try PartsChannel(
                             wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: Self.backPressure))
                         return channel.eventLoop.makeSucceededFuture(.plain(connection, info))
@@ -129,7 +132,7 @@ struct HTTPServer: Sendable {
                         try http1.pipeline.syncOperations.configureHTTPServerPipeline(
                             withPipeliningAssistance: true, withErrorHandling: false)
                         try http1.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
-                        try http1.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout))
+                        try http1.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
                         return try PartsChannel(wrappingChannelSynchronously: http1, configuration: .init(backPressureStrategy: Self.backPressure))
                     }
                 } http2: { http2 in
@@ -140,7 +143,7 @@ struct HTTPServer: Sendable {
                         ) { stream in
                             stream.eventLoop.makeCompletedFuture {
                                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                                try stream.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout))
+                                try stream.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
                                 return try PartsChannel(
                                     wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: Self.backPressure))
                             }
@@ -249,6 +252,7 @@ struct HTTPServer: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 let stream = InboundRequestStream(inbound)
                 var sequence = 0
+                var awaitStreamEnd = false
                 while let head = try await stream.nextHead() {
                     connections.setBusy(number, true)
                     sequence += 1
@@ -277,8 +281,12 @@ struct HTTPServer: Sendable {
                         }
                         return
                     }
-                    if writer.closeConnection || !head.isKeepAlive { return }
-                    guard connections.setBusy(number, false) else { return }
+                    // An HTTP/2 stream whose request and response both ended closes by itself once
+                    // the last DATA frame has gone out; closing it now would reset it and drop
+                    // whatever flow control still holds back (a large blob to a slow client).
+                    awaitStreamEnd = isHTTP2 && writer.ended && (stream.bodyState == .finished || stream.bodyState == .idle)
+                    if writer.closeConnection || !head.isKeepAlive { break }
+                    guard connections.setBusy(number, false) else { break }
                     switch stream.bodyState {
                     case .finished, .idle:
                         continue
@@ -292,6 +300,9 @@ struct HTTPServer: Sendable {
                         if await !stream.discardBody(limit: drainLimit) { return }
                     }
                 }
+                // Bounded by the stream's RequestHeadTimeoutHandler: a client that stops taking
+                // the response is cut after timeouts.response_stall.
+                if awaitStreamEnd { try? await connection.channel.closeFuture.get() }
             }
         } catch {
             logger.debug("connection closed with error", metadata: ["peer": "\(peer)", "error": "\(error)"])

@@ -9,8 +9,10 @@ import NIOHTTP1
 /// (a `read` went out and nothing arrived since), the client has that long to send some. Time
 /// in which Portcullis itself reads nothing (backpressure from a slow registry) does not count.
 ///
-/// And to a response the client stops reading: while the channel stays unwritable (Portcullis
-/// has more to send than the client takes), the client has that long to read some.
+/// A response the client stops reading has its own bound, `stallTimeout`
+/// (`timeouts.response_stall`): while the channel stays unwritable (Portcullis has more to send
+/// than the client takes), the client has that long to take some. Over HTTP/2 that is a
+/// flow-control window update, which a rate-limited client may send only every few seconds.
 ///
 /// A small state machine: `waitingForHead` (timer armed) → `readingBody` on a request head
 /// (timer armed only while a read is outstanding) → `serving` (timer off) on the request's end
@@ -34,8 +36,14 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     /// Armed while the channel is not writable: the client has stopped reading.
     private var stallTimer: Scheduled<Void>?
 
-    init(timeout: TimeAmount) {
+    private let stallTimeout: TimeAmount
+
+    /// - Parameters:
+    ///   - timeout: for a request head, and for more of a request body Portcullis asks for.
+    ///   - stallTimeout: for a client to take more of a response (while the channel is unwritable).
+    init(timeout: TimeAmount, stallTimeout: TimeAmount) {
         self.timeout = timeout
+        self.stallTimeout = stallTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -106,7 +114,7 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
         // A client that reads nothing of a response for the timeout holds a connection (and an
         // upstream one) for nothing: bound it like a stalled request body.
         stallTimer?.cancel()
-        stallTimer = context.channel.isWritable ? nil : schedule(context: context)
+        stallTimer = context.channel.isWritable ? nil : schedule(context: context, in: stallTimeout)
         context.fireChannelWritabilityChanged()
     }
 
@@ -130,9 +138,9 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
         state = .waitingForHead(schedule(context: context))
     }
 
-    private func schedule(context: ChannelHandlerContext) -> Scheduled<Void> {
+    private func schedule(context: ChannelHandlerContext, in delay: TimeAmount? = nil) -> Scheduled<Void> {
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        return context.eventLoop.scheduleTask(in: timeout) {
+        return context.eventLoop.scheduleTask(in: delay ?? timeout) {
             loopBound.value.close(promise: nil)
         }
     }

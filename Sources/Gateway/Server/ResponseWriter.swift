@@ -14,6 +14,8 @@ final class ResponseWriter: @unchecked Sendable {
     private(set) var status: HTTPResponseStatus?
     /// Body bytes written, for logs.
     private(set) var bytesWritten = 0
+    /// Whether the response's end has been handed to the channel.
+    private(set) var ended = false
     /// Set when the connection must close after this response.
     var closeConnection = false
     /// Consulted when the head is written: `true` closes the connection after this response.
@@ -60,6 +62,7 @@ final class ResponseWriter: @unchecked Sendable {
     /// Ends the response.
     func writeEnd() async throws {
         try await write(.end(nil))
+        ended = true
     }
 
     private func write(_ part: HTTPServerResponsePart) async throws {
