@@ -7,32 +7,39 @@ import NIOHTTP2
 /// only sends the preface, SETTINGS or PINGs, or that keeps quiet after its last stream ended,
 /// is closed once `timeout` has passed with no stream open and without the client consuming
 /// data (its connection-level WINDOW_UPDATEs restart the clock: the response of a stream that
-/// has ended may still be in buffers on its way). A GOAWAY goes out after everything already
-/// queued, and the connection closes when it has been written. Streams themselves are bounded by a
+/// has ended may still be in buffers on its way). Then a GOAWAY goes out after everything
+/// already queued, the output is closed behind it, and the client gets `drainTimeout` to read
+/// the rest and close. Streams themselves are bounded by a
 /// ``RequestHeadTimeoutHandler`` in each stream's pipeline (stalled request bodies).
 ///
 /// Sits after `NIOHTTP2Handler`. Its inline multiplexer reports streams to a
 /// `NIOHTTP2StreamDelegate` (``streamDelegate``), not down the pipeline; those reports drive a
-/// small state machine: `idle` (timer armed) ⇄ `active(openStreams)`, and `closed`.
+/// small state machine: `idle` (timer armed) ⇄ `active(openStreams)`, then `closing` and `closed`.
 final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
 
     private enum State {
         case idle(Scheduled<Void>?)
         case active(openStreams: Int)
+        case closing
         case closed
     }
 
     private let timeout: TimeAmount
+    private let drainTimeout: TimeAmount
     private let eventLoop: any EventLoop
     private var state = State.idle(nil)
     private var context: ChannelHandlerContext?
     /// The highest stream the client opened, for GOAWAY.
     private var lastStreamID = HTTP2StreamID(0)
 
-    /// - Parameter eventLoop: the connection's event loop, where the stream reports arrive.
-    init(timeout: TimeAmount, eventLoop: any EventLoop) {
+    /// - Parameters:
+    ///   - timeout: how long the connection may stay without a stream.
+    ///   - drainTimeout: how long a client may take to read what is left and close after GOAWAY.
+    ///   - eventLoop: the connection's event loop, where the stream reports arrive.
+    init(timeout: TimeAmount, drainTimeout: TimeAmount, eventLoop: any EventLoop) {
         self.timeout = timeout
+        self.drainTimeout = drainTimeout
         self.eventLoop = eventLoop
     }
 
@@ -74,7 +81,7 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
             state = .active(openStreams: 1)
         case .active(let open):
             state = .active(openStreams: open + 1)
-        case .closed:
+        case .closing, .closed:
             break
         }
     }
@@ -106,7 +113,7 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
         switch state {
         case .idle(let timer): timer?.cancel()
         case .active: break
-        case .closed: return
+        case .closing, .closed: return
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         state = .idle(context.eventLoop.scheduleTask(in: timeout) {
@@ -115,16 +122,23 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
         })
     }
 
-    /// Says GOAWAY and closes once it has been written: the responses of streams that already
-    /// ended may still be on their way out, and a plain close would discard what NIO still holds.
-    /// A client that reads nothing gets one more `timeout` before the close is forced.
+    /// Says GOAWAY, then closes only the output (TLS close_notify and FIN after everything
+    /// queued) and lets the client close: the responses of streams that already ended may still
+    /// be on their way, and closing a socket with unread input resets it, dropping them. A client
+    /// that does not close within `drainTimeout` is closed for good.
     private func goAway(context: ChannelHandlerContext) {
         guard case .idle = state else { return }
+        state = .closing
         let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
         let written = context.eventLoop.makePromise(of: Void.self)
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        written.futureResult.whenComplete { _ in loopBound.value.close(promise: nil) }
-        let forced = context.eventLoop.scheduleTask(in: timeout) { loopBound.value.close(promise: nil) }
+        written.futureResult.whenComplete { _ in
+            let context = loopBound.value
+            let outputClosed = context.eventLoop.makePromise(of: Void.self)
+            outputClosed.futureResult.whenFailure { _ in loopBound.value.close(promise: nil) }
+            context.close(mode: .output, promise: outputClosed)
+        }
+        let forced = context.eventLoop.scheduleTask(in: drainTimeout) { loopBound.value.close(promise: nil) }
         context.channel.closeFuture.whenComplete { _ in forced.cancel() }
         context.writeAndFlush(NIOAny(frame), promise: written)
     }

@@ -137,7 +137,7 @@ struct HTTPServer: Sendable {
                     }
                 } http2: { http2 in
                     http2.eventLoop.makeCompletedFuture {
-                        let idle = HTTP2IdleConnectionHandler(timeout: headTimeout, eventLoop: http2.eventLoop)
+                        let idle = HTTP2IdleConnectionHandler(timeout: headTimeout, drainTimeout: stallTimeout, eventLoop: http2.eventLoop)
                         let multiplexer = try http2.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
                             mode: .server, streamDelegate: idle.streamDelegate
                         ) { stream in
