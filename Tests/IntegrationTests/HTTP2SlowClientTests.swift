@@ -11,7 +11,7 @@ struct HTTP2SlowClientTests {
     /// `timeouts.response_stall`: longer than the pauses between a rate-limited client's window updates.
     static let stallTimeout = 8.0
 
-    @Test("a silent TLS connection, an HTTP/2 connection with no stream (quiet or sending PINGs), a stalled HTTP/2 request body and a client that stops reading are cut within timeouts.request_head (response_stall for the reader) plus slack; other clients are served")
+    @Test("a silent TLS connection, an HTTP/2 connection with no stream (quiet or sending PINGs), a stalled HTTP/2 request body and a client that stops reading are cut within timeouts.request_head (response_stall for the reader) plus slack; slow but flowing downloads and other clients are served")
     func slowHTTP2Clients() async throws {
         let deployment = try await Deployment.start(
             users: [HostileHTTPTests.alice.0: HostileHTTPTests.alice.1], rules: HostileHTTPTests.rules,
@@ -29,7 +29,7 @@ struct HTTP2SlowClientTests {
         var servedMeanwhile = 0
         for _ in 0..<4 {
             try await Task.sleep(for: .milliseconds(500))
-            let health = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code} %{http_version}", "--http2", "--max-time", "5"], path: "/healthz")
+            let health = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code} %{http_version}", "--http2", "--max-time", "5"], path: "/healthz")
             if health.standardOutput == "200 2" { servedMeanwhile += 1 }
         }
         let output = try await probe.value.standardOutput
@@ -63,25 +63,37 @@ struct HTTP2SlowClientTests {
         let files = try await BlobFiles.make(randomMiB: 0, zeroMiB: 12)
         defer { files.remove() }
         let tls = ["--cacert", deployment.directory + "/tls/ca.crt"]
-        let start = try deployment.curl(["--http1.1", "-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/alice/h2-slow/blobs/uploads/")
+        let start = try await deployment.curl(["--http1.1", "-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/alice/h2-slow/blobs/uploads/")
         let location = try #require(
             start.standardOutput.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }?.dropFirst("location:".count)
                 .trimmingCharacters(in: .whitespaces), "\(start)")
-        let put = try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}"] + tls + [
+        let put = try await Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}"] + tls + [
             "-u", deployment.credentials("alice"), "-H", "Content-Type: application/octet-stream", "-T", files.zeroPath,
             location + "&digest=" + files.zeroDigest,
-        ]).run()
+        ]).runInBackground()
         #expect(put.standardOutput == "201", "\(put)")
-        // Not asserted: with a 2 s request_head, a 12 MiB h2 download at 2 MiB/s sometimes arrives
-        // cut (4-11 MiB); the cause is not found yet (see the closing note). Printed for the record.
-        let slowDownload = try deployment.curl(
-            ["--http2", "--limit-rate", "2M", "-o", "/dev/null", "-w", "%{http_code} %{http_version} %{size_download} %{time_total}",
-             "-u", deployment.credentials("alice")], path: "/v2/alice/h2-slow/blobs/\(files.zeroDigest)")
-        print("HTTP/2 slow download (not asserted): \(slowDownload.standardOutput)")
+        // A stream that keeps flowing is never cut, however long it takes: 12 MiB read at 2 MiB/s
+        // outlasts timeouts.request_head three times, and the handler has long finished when the
+        // client reads the tail (a stream closed then would be reset, CANCEL, with data unsent).
+        // Three at once, since whether data is still queued when the handler returns is a race.
+        let slowDownloads = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    try await Command("curl", ["-s", "--max-time", "60"] + tls + [
+                        "--http2", "--limit-rate", "2M", "-o", "/dev/null", "-w", "%{http_code} %{http_version} %{size_download}",
+                        "-u", deployment.credentials("alice"), deployment.url + "/v2/alice/h2-slow/blobs/\(files.zeroDigest)",
+                    ], timeout: .seconds(90)).runInBackground().standardOutput
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        counts.tried += slowDownloads.count
+        print("HTTP/2 slow downloads: \(slowDownloads)")
+        #expect(slowDownloads == Array(repeating: "200 2 \(files.zeroSize)", count: 3), "a slow HTTP/2 download was cut: \(slowDownloads)")
 
         // A client that stops reading a response is cut once it has taken nothing for timeouts.response_stall
         // (the proxy holds an upstream connection for it): it never gets the whole blob.
-        let stalledReader = try Command("python3", ["-c", Self.stalledReader, String(port), HostileHTTPTests.basic, "/v2/alice/h2-slow/blobs/\(files.zeroDigest)", String(Self.stallTimeout + 4)], timeout: .seconds(60)).run().checked()
+        let stalledReader = try await Command("python3", ["-c", Self.stalledReader, String(port), HostileHTTPTests.basic, "/v2/alice/h2-slow/blobs/\(files.zeroDigest)", String(Self.stallTimeout + 4)], timeout: .seconds(60)).runInBackground().checked()
         counts.tried += 1
         print("stalled reader: \(stalledReader.standardOutput)")
         let (received, ended) = (Int(stalledReader.standardOutput.split(separator: " ")[0]) ?? -1, stalledReader.standardOutput.contains("eof"))

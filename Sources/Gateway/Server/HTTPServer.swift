@@ -281,10 +281,20 @@ struct HTTPServer: Sendable {
                         }
                         return
                     }
-                    // An HTTP/2 stream whose request and response both ended closes by itself once
-                    // the last DATA frame has gone out; closing it now would reset it and drop
-                    // whatever flow control still holds back (a large blob to a slow client).
-                    awaitStreamEnd = isHTTP2 && writer.ended && (stream.bodyState == .finished || stream.bodyState == .idle)
+                    if isHTTP2 {
+                        // A stream carries one request. Once its request and response have both
+                        // ended it closes by itself, after the last DATA frame has gone out;
+                        // closing it before would reset it (CANCEL) and drop whatever flow control
+                        // still holds back, such as the tail of a blob for a slow client. A request
+                        // without a body still has its end unread here (nothing consumed it).
+                        if writer.ended, stream.bodyState == .streaming, !stream.bodyConsumerStarted,
+                            !head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
+                        {
+                            _ = await stream.discardBody(limit: drainLimit)
+                        }
+                        awaitStreamEnd = writer.ended && (stream.bodyState == .finished || stream.bodyState == .idle)
+                        break
+                    }
                     if writer.closeConnection || !head.isKeepAlive { break }
                     guard connections.setBusy(number, false) else { break }
                     switch stream.bodyState {
