@@ -78,7 +78,7 @@ struct DeploySidecarTests {
         try await waitUntilAnswering("http://127.0.0.1:\(gatewayPort)/healthz", started: gateway)
 
         // The registry enforces the overlay's auth block by itself.
-        let direct = try Command("curl", ["-s", "-i", "--max-time", "10", "http://127.0.0.1:\(registryPort)/v2/"]).run()
+        let direct = try await Command("curl", ["-s", "-i", "--max-time", "10", "http://127.0.0.1:\(registryPort)/v2/"]).runInBackground()
         #expect(direct.standardOutput.hasPrefix("HTTP/1.1 401"), "\(direct)")
         #expect(direct.standardOutput.contains(#"Bearer realm="https://registry.example.com/token",service="registry""#), "\(direct)")
 
@@ -445,7 +445,7 @@ private func waitUntilAnswering(_ url: String, started process: ServiceProcess) 
 private func waitForStatus(_ status: Int, url: String, timeout: Duration) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-        let result = try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url]).run()
+        let result = try await Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url]).runInBackground()
         if result.standardOutput == String(status) { return true }
         try await Task.sleep(for: .milliseconds(250))
     }

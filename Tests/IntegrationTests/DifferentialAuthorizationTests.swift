@@ -549,7 +549,7 @@ struct DifferentialAuthorizationTests {
                 + "matched: \(matched), filtered catalogs (empty for the probe): \(filteredCatalog), mismatches: \(mismatches.count), in \(elapsed)")
         for line in mismatches.prefix(40) { print("  mismatch: \(line)") }
         #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10).joined(separator: "\n"))")
-        let health = try fixture.deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
+        let health = try await fixture.deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
         #expect(health.standardOutput == "200")
     }
 

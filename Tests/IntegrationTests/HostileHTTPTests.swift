@@ -181,7 +181,7 @@ struct HostileHTTPTests {
         ] {
             for index in 0..<2 {
                 cases.append(RawCase(
-                    name: "\(name)-\(index)", bytes: Data((download + second).utf8), readTimeout: 20, readDelay: 1.5, receiveBuffer: 32 * 1024))
+                    name: "\(name)-\(index)", bytes: Data((download + second).utf8), readTimeout: 60, readDelay: 1.5, receiveBuffer: 32 * 1024))
             }
         }
         let outcomes = try await RawExchange.run(cases, port: deployment.gatewayPort)
@@ -198,7 +198,7 @@ struct HostileHTTPTests {
         }
         print("malformed behind an unread download: " + cases.map { "\($0.name)=\(outcomes[$0.name]?.summary ?? "?")" }.joined(separator: " "))
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
-        #expect(try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz").standardOutput == "200")
+        #expect(try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz").standardOutput == "200")
         #expect(deployment.gateway.isRunning)
     }
 
@@ -245,7 +245,7 @@ struct HostileHTTPTests {
         }
         print("oversized heads: " + cases.map { "\($0.name)=\(outcomes[$0.name]?.summary ?? "?")" }.joined(separator: " "))
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
-        let health = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
+        let health = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
         #expect(health.standardOutput == "200", "\(health)")
         #expect(deployment.gateway.isRunning)
     }
@@ -285,8 +285,8 @@ struct HostileHTTPTests {
         var servedMeanwhile = 0
         for _ in 0..<6 {
             try await Task.sleep(for: .milliseconds(400))
-            let health = try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", deployment.url + "/healthz"]).run()
-            let tags = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-u", "alice:alice-secret"], path: "/v2/alice/app/tags/list")
+            let health = try await Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", deployment.url + "/healthz"]).runInBackground()
+            let tags = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-u", "alice:alice-secret"], path: "/v2/alice/app/tags/list")
             if health.standardOutput == "200" && tags.standardOutput == "404" { servedMeanwhile += 1 }
         }
         let outcomes = try await slow.value
@@ -330,7 +330,8 @@ struct HostileHTTPTests {
         #expect(try await files.push(files.zeroPath, digest: files.zeroDigest, to: deployment, repository: repository) == "201")
         #expect(try await files.push(files.path, digest: files.digest, to: deployment, repository: repository) == "201")
         let blobURL = deployment.url + "/v2/\(repository)/blobs/\(files.zeroDigest)"
-        let warmups = try (0..<3).map { _ in try BackgroundProcess.curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", credentials, blobURL]) }
+        var warmups: [BackgroundProcess] = []
+        for _ in 0..<3 { warmups.append(try BackgroundProcess.curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", credentials, blobURL])) }
         for warmup in warmups { #expect(await warmup.wait().output == "200") }
         try await Task.sleep(for: .seconds(1))
         let baseline = try ProcessFigures.sample(pid)
@@ -339,7 +340,7 @@ struct HostileHTTPTests {
         var uploads: [(BackgroundProcess, String)] = []
         var downloads: [(BackgroundProcess, String)] = []
         for index in 0..<6 {
-            let location = try files.startUpload(to: deployment, repository: repository)
+            let location = try await files.startUpload(to: deployment, repository: repository)
             uploads.append((try BackgroundProcess.curl([
                 "-s", "-o", "/dev/null", "-u", credentials, "-H", "Content-Type: application/octet-stream", "--limit-rate", "4M",
                 "-T", files.zeroPath, location + "&digest=" + files.zeroDigest,
@@ -361,7 +362,7 @@ struct HostileHTTPTests {
         #expect(finishedEarly == 0, "\(finishedEarly) transfers finished before they were killed")
 
         // Others are served right away.
-        let health = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
+        let health = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
         let pulled = try await files.pull(from: deployment, repository: repository, digest: files.digest)
         counts.tried += 2
         #expect(health.standardOutput == "200", "\(health)")
@@ -572,8 +573,8 @@ struct BlobFiles: Sendable {
     }
 
     /// Starts an upload session; returns its `Location`.
-    func startUpload(to deployment: Deployment, repository: String) throws -> String {
-        let start = try deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/blobs/uploads/")
+    func startUpload(to deployment: Deployment, repository: String) async throws -> String {
+        let start = try await deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/blobs/uploads/")
         guard start.standardOutput.hasPrefix("HTTP/1.1 202"),
             let line = start.standardOutput.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("location:") })
         else { throw HarnessError("upload did not start: \(start)") }
@@ -588,7 +589,7 @@ struct BlobFiles: Sendable {
 
     /// Pushes a file (monolithic PUT); returns the status.
     func push(_ file: String, digest: String, to deployment: Deployment, repository: String) async throws -> String {
-        let location = try startUpload(to: deployment, repository: repository)
+        let location = try await startUpload(to: deployment, repository: repository)
         return try await Command(
             "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice"), "-H", "Content-Type: application/octet-stream", "-T", file, location + "&digest=" + digest],
             timeout: .seconds(300)

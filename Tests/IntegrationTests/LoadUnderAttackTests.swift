@@ -32,7 +32,7 @@ struct LoadUnderAttackTests {
         let layout = FileManager.default.temporaryDirectory.appendingPathComponent("load-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: layout) }
         let image = try OCIImageLayout.write(to: layout, tag: "v1", layers: [["layer.bin": layer]], label: "load")
-        let push = try deployment.skopeo([
+        let push = try await deployment.skopeo([
             "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"),
             "oci:\(layout):v1", "docker://\(deployment.host)/alice/load:v1",
         ])
@@ -85,7 +85,7 @@ struct LoadUnderAttackTests {
         #expect(settled.withinLimits, "memory or descriptors did not come back: baseline \(baseline), after \(settled.figures)")
         #expect(clientConnections == 0, "\(clientConnections) client connections are still open after every client left")
         #expect(peakKiB <= baseline.residentKiB + 96 * 1024, "resident memory peaked at \(peakKiB / 1024) MiB from a baseline of \(baseline)")
-        #expect(try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", deployment.url + "/healthz"]).run().standardOutput == "200")
+        #expect(try await Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", deployment.url + "/healthz"]).runInBackground().standardOutput == "200")
     }
 
     /// Established IPv4 TCP connections whose local end is `port` (Portcullis's side of client

@@ -16,8 +16,9 @@ struct ProtocolCompletenessTests {
             extraConfiguration: """
                 throttling:
                   max_failures: 3
-                  window: 60
-                  cooldown: 30
+                  max_failures_per_address: 1000
+                  window: 600
+                  cooldown: 600
                 """)
     }
 
@@ -26,10 +27,10 @@ struct ProtocolCompletenessTests {
         return try #require(object, "not a JSON object: \(result)")
     }
 
-    func post(_ deployment: Deployment, _ form: [String: String]) throws -> CommandResult {
+    func post(_ deployment: Deployment, _ form: [String: String]) async throws -> CommandResult {
         var arguments = ["-w", "\n%{http_code}"]
         for (key, value) in form.sorted(by: { $0.key < $1.key }) { arguments += ["--data-urlencode", "\(key)=\(value)"] }
-        return try deployment.curl(arguments, path: "/token")
+        return try await deployment.curl(arguments, path: "/token")
     }
 
     /// Splits `-w "\n%{http_code}"` output into body and status.
@@ -43,15 +44,15 @@ struct ProtocolCompletenessTests {
     @Test("docker login's sequence: GET with offline_token returns a refresh token, and POST refresh grants redeem it for working access tokens")
     func dockerLoginSequence() async throws {
         let deployment = try await Self.setup.value
-        let login = try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?account=alice&client_id=docker&offline_token=true&service=portcullis")
+        let login = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/token?account=alice&client_id=docker&offline_token=true&service=portcullis")
         let loginBody = try json(login)
         let refresh = try #require(loginBody["refresh_token"] as? String, "\(login)")
         #expect(loginBody["token"] is String)
 
-        let plain = try json(try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?account=alice&service=portcullis"))
+        let plain = try json(try await deployment.curl(["-u", deployment.credentials("alice")], path: "/token?account=alice&service=portcullis"))
         #expect(plain["refresh_token"] == nil, "a refresh token without offline_token")
 
-        let grant = split(try post(deployment, [
+        let grant = await split(try post(deployment, [
             "grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis", "client_id": "docker",
             "scope": "repository:alice/app:pull,push",
         ]))
@@ -59,30 +60,30 @@ struct ProtocolCompletenessTests {
         let access = try #require(grant.body["access_token"] as? String)
         #expect(grant.body["scope"] as? String == "repository:alice/app:pull,push")
         #expect(grant.body["expires_in"] as? Int == 300)
-        let tags = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(access)"], path: "/v2/alice/app/tags/list")
+        let tags = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(access)"], path: "/v2/alice/app/tags/list")
         #expect(tags.standardOutput == "404", "the access token must pass Portcullis (the repository does not exist yet)")
 
         // A refresh token is not an access token.
-        let misuse = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(refresh)"], path: "/v2/alice/app/tags/list")
+        let misuse = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(refresh)"], path: "/v2/alice/app/tags/list")
         #expect(misuse.standardOutput == "401")
     }
 
     @Test("OAuth2 password grants return a refresh token only with access_type=offline, and errors use OAuth2 codes")
     func oauthPasswordGrantAndErrors() async throws {
         let deployment = try await Self.setup.value
-        let offline = split(try post(deployment, ["grant_type": "password", "username": "bob", "password": "bob-secret", "service": "portcullis", "client_id": "test", "access_type": "offline", "scope": "repository:bob/x:pull"]))
+        let offline = await split(try post(deployment, ["grant_type": "password", "username": "bob", "password": "bob-secret", "service": "portcullis", "client_id": "test", "access_type": "offline", "scope": "repository:bob/x:pull"]))
         #expect(offline.status == "200")
         #expect(offline.body["refresh_token"] is String)
         #expect(offline.body["access_token"] is String)
-        let online = split(try post(deployment, ["grant_type": "password", "username": "bob", "password": "bob-secret", "service": "portcullis", "client_id": "test"]))
+        let online = await split(try post(deployment, ["grant_type": "password", "username": "bob", "password": "bob-secret", "service": "portcullis", "client_id": "test"]))
         #expect(online.status == "200")
         #expect(online.body["refresh_token"] == nil)
 
-        let unsupported = split(try post(deployment, ["grant_type": "client_credentials", "service": "portcullis"]))
+        let unsupported = await split(try post(deployment, ["grant_type": "client_credentials", "service": "portcullis"]))
         #expect(unsupported.status == "400")
         #expect(unsupported.body["error"] as? String == "unsupported_grant_type")
 
-        let unknown = split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": "not-a-token", "service": "portcullis"]))
+        let unknown = await split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": "not-a-token", "service": "portcullis"]))
         #expect(unknown.status == "401")
         #expect(unknown.body["error"] as? String == "invalid_grant")
     }
@@ -90,9 +91,9 @@ struct ProtocolCompletenessTests {
     @Test("removing a user revokes their refresh tokens at once")
     func refreshAfterUserRemoved() async throws {
         let deployment = try await Self.setup.value
-        let login = try json(try deployment.curl(["-u", deployment.credentials("dave")], path: "/token?account=dave&client_id=docker&offline_token=true&service=portcullis"))
+        let login = try json(try await deployment.curl(["-u", deployment.credentials("dave")], path: "/token?account=dave&client_id=docker&offline_token=true&service=portcullis"))
         let refresh = try #require(login["refresh_token"] as? String)
-        let before = split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis"]))
+        let before = await split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis"]))
         #expect(before.status == "200")
 
         var remaining = Self.users
@@ -100,7 +101,7 @@ struct ProtocolCompletenessTests {
         try deployment.writeUsers(remaining)
         var status = ""
         for _ in 0..<50 {
-            status = split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis"])).status
+            status = await split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis"])).status
             if status == "401" { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -112,29 +113,29 @@ struct ProtocolCompletenessTests {
     func robotLifecycle() async throws {
         let deployment = try await Self.setup.value
         let binary = try portcullisBinary()
-        let created = try Command(binary, ["robot", "create", "ci", "--config", deployment.configurationPath, "--expires", "1d", "--label", "team=platform"]).run().checked()
+        let created = try await Command(binary, ["robot", "create", "ci", "--config", deployment.configurationPath, "--expires", "1d", "--label", "team=platform"]).runInBackground().checked()
         let secret = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(secret.count >= 40)
         let stored = try String(contentsOfFile: deployment.directory + "/robots.json", encoding: .utf8)
         #expect(!stored.contains(secret), "the robots file holds the secret itself")
-        let listed = try Command(binary, ["robot", "list", "--config", deployment.configurationPath]).run().checked()
+        let listed = try await Command(binary, ["robot", "list", "--config", deployment.configurationPath]).runInBackground().checked()
         #expect(listed.standardOutput.contains("ci\texpires ") && listed.standardOutput.contains("team=platform"))
 
         let (layout, _) = try writeImage(named: "robot", content: "robot")
-        var push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", "ci:\(secret)", "oci:\(layout):v1", "docker://\(deployment.host)/ci/app:v1"])
+        var push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", "ci:\(secret)", "oci:\(layout):v1", "docker://\(deployment.host)/ci/app:v1"])
         for _ in 0..<20 where !push.succeeded {
             // Portcullis picks the robots file up within a second.
             try await Task.sleep(for: .milliseconds(250))
-            push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", "ci:\(secret)", "oci:\(layout):v1", "docker://\(deployment.host)/ci/app:v1"])
+            push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", "ci:\(secret)", "oci:\(layout):v1", "docker://\(deployment.host)/ci/app:v1"])
         }
         #expect(push.succeeded, "\(push)")
-        let tags = try deployment.curl(["-u", "ci:\(secret)"], path: "/v2/ci/app/tags/list")
+        let tags = try await deployment.curl(["-u", "ci:\(secret)"], path: "/v2/ci/app/tags/list")
         #expect(tags.standardOutput.contains("\"v1\""), "\(tags)")
 
-        _ = try Command(binary, ["robot", "revoke", "ci", "--config", deployment.configurationPath]).run().checked()
+        _ = try await Command(binary, ["robot", "revoke", "ci", "--config", deployment.configurationPath]).runInBackground().checked()
         var status = ""
         for _ in 0..<50 {
-            status = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "ci:\(secret)"], path: "/v2/ci/app/tags/list").standardOutput
+            status = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "ci:\(secret)"], path: "/v2/ci/app/tags/list").standardOutput
             if status == "401" { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -146,24 +147,24 @@ struct ProtocolCompletenessTests {
         let deployment = try await Self.setup.value
         let (layout, _) = try writeImage(named: "cat", content: "catalog")
         for (account, repository) in [("alice", "alice/c1"), ("alice", "alice/c2"), ("alice", "alice/c3"), ("bob", "bob/c1")] {
-            let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials(account), "oci:\(layout):v1", "docker://\(deployment.host)/\(repository):v1"])
+            let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials(account), "oci:\(layout):v1", "docker://\(deployment.host)/\(repository):v1"])
             #expect(push.succeeded, "\(push)")
         }
-        let first = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/_catalog?n=2")
+        let first = try await deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/_catalog?n=2")
         let firstBody = String(first.standardOutput.split(separator: "\r\n\r\n", maxSplits: 1).last ?? "")
         #expect(firstBody.hasPrefix(#"{"repositories":["alice/c1","alice/c2"]}"#), "\(first)")
         #expect(first.standardOutput.contains(#"Link: </v2/_catalog?last=alice%2Fc2&n=2>; rel="next""#), "\(first)")
 
-        let second = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/_catalog?last=alice%2Fc2&n=2")
+        let second = try await deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/_catalog?last=alice%2Fc2&n=2")
         let secondBody = String(second.standardOutput.split(separator: "\r\n\r\n", maxSplits: 1).last ?? "")
         #expect(secondBody.contains(#""alice/c3""#), "\(second)")
         #expect(!second.standardOutput.contains("Link:"), "\(second)")
         #expect(!secondBody.contains("bob/"), "\(second)")
 
-        let bob = try deployment.curl(["-u", deployment.credentials("bob")], path: "/v2/_catalog")
+        let bob = try await deployment.curl(["-u", deployment.credentials("bob")], path: "/v2/_catalog")
         #expect(bob.standardOutput.contains("bob/c1") && !bob.standardOutput.contains("alice/"), "\(bob)")
 
-        let carol = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("carol")], path: "/v2/_catalog")
+        let carol = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("carol")], path: "/v2/_catalog")
         #expect(carol.standardOutput == "401")
     }
 
@@ -172,16 +173,16 @@ struct ProtocolCompletenessTests {
         let deployment = try await Self.setup.value
         var statuses: [String] = []
         for attempt in 0..<6 {
-            let result = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "erin:wrong-\(attempt)"], path: "/token?service=portcullis")
+            let result = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "erin:wrong-\(attempt)"], path: "/token?service=portcullis")
             statuses.append(result.standardOutput)
         }
         #expect(statuses.prefix(3).allSatisfy { $0 == "401" }, "\(statuses)")
         #expect(statuses.suffix(3).allSatisfy { $0 == "429" }, "\(statuses)")
-        let throttled = try deployment.curl(["-i", "-u", deployment.credentials("erin")], path: "/token?service=portcullis")
+        let throttled = try await deployment.curl(["-i", "-u", deployment.credentials("erin")], path: "/token?service=portcullis")
         #expect(throttled.standardOutput.hasPrefix("HTTP/1.1 429"), "even the right password waits out the cooling-off period: \(throttled)")
         #expect(throttled.standardOutput.lowercased().contains("retry-after: "))
 
-        let other = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/token?service=portcullis")
+        let other = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/token?service=portcullis")
         #expect(other.standardOutput == "200")
         #expect(deployment.gateway.log.contains("warning") && deployment.gateway.log.contains("authentication throttled"))
     }

@@ -29,7 +29,7 @@ struct RetentionTests {
         let created = try Command(binary, ["robot", "create", "portcullis-prune", "--config", deployment.configurationPath, "--expires", "1d"])
             .run().checked()
         let secret = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
-        _ = try Command(binary, ["robot", "create", "prune-reader", "--config", deployment.configurationPath, "--expires", "1d"]).run().checked()
+        _ = try await Command(binary, ["robot", "create", "prune-reader", "--config", deployment.configurationPath, "--expires", "1d"]).runInBackground().checked()
 
         // Every image shares its base layer; each has one layer of its own.
         let base = Data((0..<8192).map { UInt8(($0 * 31) & 0xFF) })
@@ -77,14 +77,14 @@ struct RetentionTests {
     }
 
     /// The tags the registry lists for `repository`, asked through Portcullis as admin.
-    func tags(_ fixture: Fixture, _ repository: String) throws -> Set<String> {
-        let result = try fixture.deployment.curl(["-u", fixture.deployment.credentials("admin")], path: "/v2/\(repository)/tags/list").checked()
+    func tags(_ fixture: Fixture, _ repository: String) async throws -> Set<String> {
+        let result = try await fixture.deployment.curl(["-u", fixture.deployment.credentials("admin")], path: "/v2/\(repository)/tags/list").checked()
         let object = try JSONSerialization.jsonObject(with: result.standardOutputData) as? [String: Any]
         return Set(object?["tags"] as? [String] ?? [])
     }
 
-    func prune(_ fixture: Fixture, _ arguments: [String]) throws -> CommandResult {
-        try Command(try portcullisBinary(), ["prune", "--config", fixture.deployment.configurationPath] + arguments, timeout: .seconds(60)).run()
+    func prune(_ fixture: Fixture, _ arguments: [String]) async throws -> CommandResult {
+        try await Command(try portcullisBinary(), ["prune", "--config", fixture.deployment.configurationPath] + arguments, timeout: .seconds(60)).runInBackground()
     }
 
     func versions(_ numbers: ClosedRange<Int>) -> Set<String> { Set(numbers.map { "v\($0)" }) }
@@ -111,20 +111,20 @@ struct RetentionTests {
         let fixture = try await Self.setup.value
         try await pushTwelve(fixture, to: "prune/keep")
         let everything = versions(1...12).union(["stable"])
-        #expect(try tags(fixture, "prune/keep") == everything)
+        await #expect(try tags(fixture, "prune/keep") == everything)
 
         for dryRun in [[], ["--dry-run"]] {
-            let plan = try prune(fixture, ["--repository", "prune/keep", "--keep-last", "3", "--exclude", "stable"] + dryRun)
+            let plan = try await prune(fixture, ["--repository", "prune/keep", "--keep-last", "3", "--exclude", "stable"] + dryRun)
             #expect(plan.succeeded, "\(plan)")
             #expect(plan.standardOutput.contains("dry run: nothing was deleted"), "\(plan)")
             #expect(plan.standardOutput.contains("delete \(fixture.images["v1"]!.image.manifestDigest)"), "\(plan)")
             #expect(try auditLines(plan).isEmpty)
-            #expect(try tags(fixture, "prune/keep") == everything, "a dry run deleted something")
+            await #expect(try tags(fixture, "prune/keep") == everything, "a dry run deleted something")
         }
 
-        let run = try prune(fixture, ["--repository", "prune/keep", "--keep-last", "3", "--exclude", "stable", "--yes"])
+        let run = try await prune(fixture, ["--repository", "prune/keep", "--keep-last", "3", "--exclude", "stable", "--yes"])
         #expect(run.succeeded, "\(run)")
-        #expect(try tags(fixture, "prune/keep") == versions(10...12).union(["v3", "stable"]))
+        await #expect(try tags(fixture, "prune/keep") == versions(10...12).union(["v3", "stable"]))
 
         // One audit line per deleted manifest, on standard output and in the log (audit=true).
         let audits = try auditLines(run)
@@ -136,15 +136,15 @@ struct RetentionTests {
         #expect(run.standardError.components(separatedBy: "audit=true").count - 1 == deleted.count, "\(run)")
 
         // The shared digest and the shared base layer survive.
-        let digest = try fixture.deployment.curl(
+        let digest = try await fixture.deployment.curl(
             ["-sI", "-u", fixture.deployment.credentials("admin"), "-H", "Accept: application/vnd.oci.image.manifest.v1+json"],
             path: "/v2/prune/keep/manifests/stable")
         #expect(digest.standardOutput.lowercased().contains("docker-content-digest: \(fixture.images["v3"]!.image.manifestDigest)"), "\(digest)")
-        let layer = try fixture.deployment.curl(
+        let layer = try await fixture.deployment.curl(
             ["-o", "/dev/null", "-w", "%{http_code}", "-I", "-u", fixture.deployment.credentials("admin")],
             path: "/v2/prune/keep/blobs/\(fixture.images["v12"]!.image.layerDigests[0])")
         #expect(layer.standardOutput == "200")
-        let pull = try fixture.deployment.skopeo([
+        let pull = try await fixture.deployment.skopeo([
             "inspect", "--tls-verify=false", "--creds", fixture.deployment.credentials("admin"), "docker://\(fixture.deployment.host)/prune/keep:v3",
         ])
         #expect(pull.succeeded, "\(pull)")
@@ -154,9 +154,9 @@ struct RetentionTests {
     func olderThan() async throws {
         let fixture = try await Self.setup.value
         try await pushTwelve(fixture, to: "prune/age")
-        let run = try prune(fixture, ["--repository", "prune/age", "--older-than", "45d", "--yes"])
+        let run = try await prune(fixture, ["--repository", "prune/age", "--older-than", "45d", "--yes"])
         #expect(run.succeeded, "\(run)")
-        #expect(try tags(fixture, "prune/age") == versions(8...12))
+        await #expect(try tags(fixture, "prune/age") == versions(8...12))
         #expect(try auditLines(run).count == 7)
     }
 
@@ -164,20 +164,20 @@ struct RetentionTests {
     func tagPattern() async throws {
         let fixture = try await Self.setup.value
         try await pushTwelve(fixture, to: "prune/pattern")
-        let run = try prune(fixture, ["--repository", "prune/pattern", "--tag-pattern", "v1*", "--keep-last", "1", "--yes"])
+        let run = try await prune(fixture, ["--repository", "prune/pattern", "--tag-pattern", "v1*", "--keep-last", "1", "--yes"])
         #expect(run.succeeded, "\(run)")
-        #expect(try tags(fixture, "prune/pattern") == versions(2...9).union(["v12", "stable"]))
+        await #expect(try tags(fixture, "prune/pattern") == versions(2...9).union(["v12", "stable"]))
     }
 
     @Test("a repository glob, --tag-pattern 'v*' --exclude 'v1?' --older-than 65d: a selected tag whose digest a kept tag shares survives")
     func excludeWithSharedDigest() async throws {
         let fixture = try await Self.setup.value
         try await pushTwelve(fixture, to: "prune/mixed")
-        let run = try prune(fixture, ["--repository", "prune/mix*", "--tag-pattern", "v*", "--exclude", "v1?", "--older-than", "65d", "--yes"])
+        let run = try await prune(fixture, ["--repository", "prune/mix*", "--tag-pattern", "v*", "--exclude", "v1?", "--older-than", "65d", "--yes"])
         #expect(run.succeeded, "\(run)")
         #expect(run.standardOutput.contains("keep   v3  \(fixture.images["v3"]!.image.manifestDigest)"), "\(run)")
         #expect(run.standardOutput.contains("digest also tagged stable, which is kept"), "\(run)")
-        #expect(try tags(fixture, "prune/mixed") == versions(6...12).union(["v3", "stable"]))
+        await #expect(try tags(fixture, "prune/mixed") == versions(6...12).union(["v3", "stable"]))
     }
 
     @Test("prune refuses a robot without delete, an unknown robot and a repository outside its grant, deleting nothing; the robot reads tags of a digest with its secret")
@@ -187,28 +187,28 @@ struct RetentionTests {
         #expect(push.succeeded, "\(push)")
         let options = ["--keep-last", "0", "--yes"]
 
-        let reader = try prune(fixture, ["--repository", "prune/refused", "--robot", "prune-reader"] + options)
+        let reader = try await prune(fixture, ["--repository", "prune/refused", "--robot", "prune-reader"] + options)
         #expect(!reader.succeeded)
         #expect(reader.standardError.contains(#"robot "prune-reader" may not prune prune/refused: the rules must grant it pull and delete"#), "\(reader)")
         #expect(reader.standardError.contains("granted pull"), "\(reader)")
 
-        let unknown = try prune(fixture, ["--repository", "prune/refused", "--robot", "nobody"] + options)
+        let unknown = try await prune(fixture, ["--repository", "prune/refused", "--robot", "nobody"] + options)
         #expect(!unknown.succeeded)
         #expect(unknown.standardError.contains(#"no robot "nobody" in users.robots"#), "\(unknown)")
 
-        let outside = try prune(fixture, ["--repository", "alice/app"] + options)
+        let outside = try await prune(fixture, ["--repository", "alice/app"] + options)
         #expect(!outside.succeeded)
         #expect(outside.standardError.contains(#"robot "portcullis-prune" may not prune alice/app"#), "\(outside)")
 
-        let noCriteria = try prune(fixture, ["--repository", "prune/refused", "--yes"])
+        let noCriteria = try await prune(fixture, ["--repository", "prune/refused", "--yes"])
         #expect(!noCriteria.succeeded)
         #expect(noCriteria.standardError.contains("give at least one of --keep-last, --older-than and --tag-pattern"), "\(noCriteria)")
-        #expect(try tags(fixture, "prune/refused") == ["v1"])
+        await #expect(try tags(fixture, "prune/refused") == ["v1"])
 
         // The robot's own secret works on the proxy (Portcullis reloads robots within a second).
         var answer = (body: [String: Any](), status: "")
         for _ in 0..<40 {
-            answer = split(try fixture.deployment.curl(
+            answer = split(try await fixture.deployment.curl(
                 ["-w", "\n%{http_code}", "-u", "portcullis-prune:\(fixture.robotSecret)"],
                 path: "/v2/prune/refused/tags/list?digest=\(fixture.images["v1"]!.image.manifestDigest)"))
             if answer.status == "200" { break }
@@ -231,35 +231,35 @@ struct RetentionTests {
         let digest = fixture.images["v5"]!.image.manifestDigest
         let path = "/v2/alice/web/tags/list?digest=\(digest)"
 
-        let answer = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
+        let answer = split(try await deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
         #expect(answer.status == "200")
         #expect(answer.body["tags"] as? [String] == ["foobar", "latest"])
         #expect(answer.body["name"] as? String == "alice/web")
         #expect(answer.body["digest"] as? String == digest)
 
         // The plain tags/list is still the registry's.
-        let plain = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/web/tags/list"))
+        let plain = split(try await deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/web/tags/list"))
         #expect(Set(plain.body["tags"] as? [String] ?? []) == ["latest", "foobar", "other"])
         #expect(plain.body["digest"] == nil)
 
         // Without pull: the registry's own 401 challenge, from the existing authorization.
         for credentials in [["-u", deployment.credentials("bob")], []] {
-            let refused = try deployment.curl(["-i"] + credentials, path: path)
+            let refused = try await deployment.curl(["-i"] + credentials, path: path)
             #expect(refused.standardOutput.hasPrefix("HTTP/1.1 401"), "\(refused)")
             #expect(refused.standardOutput.contains(#"scope="repository:alice/web:pull""#), "\(refused)")
             #expect(!refused.standardOutput.contains("foobar"))
         }
 
         // Malformed digests and unknown repositories.
-        let invalid = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/web/tags/list?digest=sha256:nothex"))
+        let invalid = split(try await deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/web/tags/list?digest=sha256:nothex"))
         #expect(invalid.status == "400")
         #expect(((invalid.body["errors"] as? [[String: Any]])?.first?["code"] as? String) == "DIGEST_INVALID")
-        let unknown = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/nothing/tags/list?digest=\(digest)"))
+        let unknown = split(try await deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/nothing/tags/list?digest=\(digest)"))
         #expect(unknown.status == "404")
         #expect(((unknown.body["errors"] as? [[String: Any]])?.first?["code"] as? String) == "NAME_UNKNOWN")
 
         // A second question is answered from the cache; a push through Portcullis invalidates it.
-        let again = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
+        let again = split(try await deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
         #expect(again.body["tags"] as? [String] == ["foobar", "latest"])
         let lines = deployment.gateway.log.split(separator: "\n").filter {
             $0.contains("path=/v2/alice/web/tags/list") && ($0.contains("(from the registry)") || $0.contains("(cached)"))
@@ -268,13 +268,13 @@ struct RetentionTests {
 
         let push = try await skopeoCopy(fixture, image: "v5", as: "alice", to: "alice/web:v2").runInBackground()
         #expect(push.succeeded, "\(push)")
-        let after = split(try deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
+        let after = split(try await deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
         #expect(after.body["tags"] as? [String] == ["foobar", "latest", "v2"])
 
-        let cli = try Command(try portcullisBinary(), ["tags", "--config", deployment.configurationPath, "--repository", "alice/web", "--digest", digest]).run()
+        let cli = try await Command(try portcullisBinary(), ["tags", "--config", deployment.configurationPath, "--repository", "alice/web", "--digest", digest]).runInBackground()
         #expect(cli.succeeded, "\(cli)")
         #expect(cli.standardOutput == "foobar\nlatest\nv2\n")
-        let cliUnknown = try Command(try portcullisBinary(), ["tags", "--config", deployment.configurationPath, "--repository", "alice/nothing", "--digest", digest]).run()
+        let cliUnknown = try await Command(try portcullisBinary(), ["tags", "--config", deployment.configurationPath, "--repository", "alice/nothing", "--digest", digest]).runInBackground()
         #expect(!cliUnknown.succeeded && cliUnknown.standardError.contains("not found"), "\(cliUnknown)")
     }
 }

@@ -11,18 +11,18 @@ struct SkopeoThroughPortcullisTests {
         let (layout, image) = try writeImage(named: "app", content: "alice app")
         let creds = deployment.credentials("alice")
 
-        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds, "oci:\(layout):v1", "docker://\(deployment.host)/alice/app:v1"])
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds, "oci:\(layout):v1", "docker://\(deployment.host)/alice/app:v1"])
         #expect(push.succeeded, "\(push)")
 
-        let inspect = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app:v1"])
+        let inspect = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app:v1"])
         #expect(inspect.succeeded, "\(inspect)")
         #expect(inspect.standardOutput.contains(image.configDigest))
 
-        let tags = try deployment.skopeo(["list-tags", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app"])
+        let tags = try await deployment.skopeo(["list-tags", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app"])
         #expect(tags.succeeded, "\(tags)")
         #expect(tags.standardOutput.contains("\"v1\""))
 
-        let copy = try deployment.skopeo([
+        let copy = try await deployment.skopeo([
             "copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--src-creds", creds, "--dest-creds", creds,
             "docker://\(deployment.host)/alice/app:v1", "docker://\(deployment.host)/alice/other:v1",
         ])
@@ -41,11 +41,11 @@ struct SkopeoThroughPortcullisTests {
         }
         #expect(deployment.registryLog.contains("alice/other") && deployment.registryLog.contains("mount"), "the copy to alice/other did not mount blobs across repositories")
 
-        let delete = try deployment.skopeo(["delete", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app@\(image.manifestDigest)"])
+        let delete = try await deployment.skopeo(["delete", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app@\(image.manifestDigest)"])
         #expect(delete.succeeded, "\(delete)")
-        let gone = try deployment.skopeo(["inspect", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app:v1"])
+        let gone = try await deployment.skopeo(["inspect", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app:v1"])
         #expect(!gone.succeeded, "the tag still resolves after deleting its manifest")
-        let otherStillThere = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/other:v1"])
+        let otherStillThere = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/other:v1"])
         #expect(otherStillThere.succeeded, "\(otherStillThere)")
     }
 
@@ -53,23 +53,23 @@ struct SkopeoThroughPortcullisTests {
     func pullOnlyAccountIsConfined() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, image) = try writeImage(named: "confined", content: "alice confined")
-        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/confined:v1"])
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/confined:v1"])
         #expect(push.succeeded, "\(push)")
 
-        let readerPull = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("reader"), "docker://\(deployment.host)/alice/confined:v1"])
+        let readerPull = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("reader"), "docker://\(deployment.host)/alice/confined:v1"])
         #expect(readerPull.succeeded, "reader should pull alice/confined: \(readerPull)")
 
         let (otherLayout, _) = try writeImage(named: "readerpush", content: "reader push")
-        let readerPush = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("reader"), "oci:\(otherLayout):v1", "docker://\(deployment.host)/alice/readerpush:v1"])
+        let readerPush = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("reader"), "oci:\(otherLayout):v1", "docker://\(deployment.host)/alice/readerpush:v1"])
         #expect(!readerPush.succeeded, "reader pushed: \(readerPush)")
         #expect(!FileManager.default.fileExists(atPath: deployment.storage + "/repositories/alice/readerpush"), "the registry received an upload from a pull-only account")
 
-        let readerDelete = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-u", deployment.credentials("reader")], path: "/v2/alice/confined/manifests/\(image.manifestDigest)")
+        let readerDelete = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-u", deployment.credentials("reader")], path: "/v2/alice/confined/manifests/\(image.manifestDigest)")
         #expect(readerDelete.standardOutput == "401")
-        let stillThere = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("alice"), "docker://\(deployment.host)/alice/confined:v1"])
+        let stillThere = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("alice"), "docker://\(deployment.host)/alice/confined:v1"])
         #expect(stillThere.succeeded)
 
-        let bobReads = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("bob"), "docker://\(deployment.host)/alice/confined:v1"])
+        let bobReads = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("bob"), "docker://\(deployment.host)/alice/confined:v1"])
         #expect(!bobReads.succeeded, "bob read alice's repository")
     }
 
@@ -77,18 +77,18 @@ struct SkopeoThroughPortcullisTests {
     func anonymousPullsPublicOnly() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, _) = try writeImage(named: "public", content: "public app")
-        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(layout):v1", "docker://\(deployment.host)/public/app:v1"])
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(layout):v1", "docker://\(deployment.host)/public/app:v1"])
         #expect(push.succeeded, "\(push)")
         let (privateLayout, _) = try writeImage(named: "private", content: "private app")
-        let pushPrivate = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(privateLayout):v1", "docker://\(deployment.host)/admin/app:v1"])
+        let pushPrivate = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(privateLayout):v1", "docker://\(deployment.host)/admin/app:v1"])
         #expect(pushPrivate.succeeded, "\(pushPrivate)")
 
-        let anonymousPublic = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--no-creds", "docker://\(deployment.host)/public/app:v1"])
+        let anonymousPublic = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--no-creds", "docker://\(deployment.host)/public/app:v1"])
         #expect(anonymousPublic.succeeded, "\(anonymousPublic)")
-        let anonymousPrivate = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--no-creds", "docker://\(deployment.host)/admin/app:v1"])
+        let anonymousPrivate = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--no-creds", "docker://\(deployment.host)/admin/app:v1"])
         #expect(!anonymousPrivate.succeeded)
         let (pushLayout, _) = try writeImage(named: "anonpush", content: "anonymous push")
-        let anonymousPush = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-no-creds", "oci:\(pushLayout):v1", "docker://\(deployment.host)/public/anon:v1"])
+        let anonymousPush = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-no-creds", "oci:\(pushLayout):v1", "docker://\(deployment.host)/public/anon:v1"])
         #expect(!anonymousPush.succeeded)
     }
 
@@ -96,21 +96,21 @@ struct SkopeoThroughPortcullisTests {
     func catalogIsForAdminOnly() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, _) = try writeImage(named: "catalog", content: "catalog entry")
-        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/catalogued:v1"])
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/catalogued:v1"])
         #expect(push.succeeded, "\(push)")
-        let pushAdmin = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(layout):v1", "docker://\(deployment.host)/admin/catalogued:v1"])
+        let pushAdmin = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(layout):v1", "docker://\(deployment.host)/admin/catalogued:v1"])
         #expect(pushAdmin.succeeded, "\(pushAdmin)")
 
-        let admin = try deployment.curl(["-u", deployment.credentials("admin")], path: "/v2/_catalog")
+        let admin = try await deployment.curl(["-u", deployment.credentials("admin")], path: "/v2/_catalog")
         #expect(admin.standardOutput.contains("alice/catalogued") && admin.standardOutput.contains("admin/catalogued"), "\(admin)")
 
-        let alice = try deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/_catalog")
+        let alice = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/_catalog")
         let listed = try JSONSerialization.jsonObject(with: Data(alice.standardOutput.utf8)) as? [String: [String]]
         let repositories = try #require(listed?["repositories"], "\(alice)")
         #expect(repositories.contains("alice/catalogued"))
         #expect(repositories.allSatisfy { $0.hasPrefix("alice/") }, "alice sees repositories she may not pull: \(repositories)")
 
-        let bob = try deployment.curl(["-i", "-u", deployment.credentials("bob")], path: "/v2/_catalog")
+        let bob = try await deployment.curl(["-i", "-u", deployment.credentials("bob")], path: "/v2/_catalog")
         #expect(bob.standardOutput.hasPrefix("HTTP/1.1 401"), "\(bob)")
         #expect(bob.standardOutput.lowercased().contains(#"scope="registry:catalog:*""#), "\(bob)")
         #expect(bob.standardOutput.contains(#""code":"UNAUTHORIZED""#))
@@ -120,24 +120,24 @@ struct SkopeoThroughPortcullisTests {
     func curlBasicAndTokenDelete() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, image) = try writeImage(named: "curl", content: "curl app")
-        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/curl:v1"])
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/curl:v1"])
         #expect(push.succeeded, "\(push)")
 
-        let tags = try deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/curl/tags/list")
+        let tags = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/curl/tags/list")
         #expect(tags.standardOutput == #"{"name":"alice/curl","tags":["v1"]}"# + "\n", "\(tags)")
 
-        let tokenResponse = try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/curl:pull,push,delete")
+        let tokenResponse = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/curl:pull,push,delete")
         let json = try JSONSerialization.jsonObject(with: Data(tokenResponse.standardOutput.utf8)) as? [String: Any]
         let token = try #require(json?["token"] as? String, "\(tokenResponse)")
         #expect(json?["access_token"] as? String == token)
         #expect(json?["expires_in"] as? Int == 300)
 
-        let head = try deployment.curl(["-I", "-H", "Authorization: Bearer \(token)", "-H", "Accept: application/vnd.oci.image.manifest.v1+json"], path: "/v2/alice/curl/manifests/v1")
+        let head = try await deployment.curl(["-I", "-H", "Authorization: Bearer \(token)", "-H", "Accept: application/vnd.oci.image.manifest.v1+json"], path: "/v2/alice/curl/manifests/v1")
         #expect(head.standardOutput.lowercased().contains("docker-content-digest: \(image.manifestDigest)"), "\(head)")
 
-        let delete = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-H", "Authorization: Bearer \(token)"], path: "/v2/alice/curl/manifests/\(image.manifestDigest)")
+        let delete = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-H", "Authorization: Bearer \(token)"], path: "/v2/alice/curl/manifests/\(image.manifestDigest)")
         #expect(delete.standardOutput == "202")
-        let after = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/curl/manifests/v1")
+        let after = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/curl/manifests/v1")
         #expect(after.standardOutput == "404")
     }
 }

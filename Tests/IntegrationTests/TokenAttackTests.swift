@@ -72,9 +72,9 @@ struct TokenAttackFixture: Sendable {
         let keys = try await keys.value
         var configuration: [String: Any] = keys.files
         configuration["now"] = Int(Date().timeIntervalSince1970)
-        let result = try Command(
+        let result = try await Command(
             "python3", ["-c", TokenFactory.script], standardInput: try JSONSerialization.data(withJSONObject: configuration)
-        ).run().checked()
+        ).runInBackground().checked()
         guard let tokens = try JSONSerialization.jsonObject(with: result.standardOutputData) as? [String: String] else {
             throw HarnessError("the token factory printed no JSON object: \(result)")
         }
@@ -257,7 +257,7 @@ struct TokenAttackTests {
         for failure in failures { print("  attack not refused properly: \(failure)") }
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
         #expect(loggedTokens.isEmpty, "tokens in the log: \(loggedTokens)")
-        let health = try fixture.deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
+        let health = try await fixture.deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
         #expect(health.standardOutput == "200" && fixture.deployment.gateway.isRunning, "Portcullis after the attacks: \(health)")
     }
 
@@ -277,9 +277,9 @@ struct TokenAttackTests {
         // The suite is serialized: whatever was logged since the request was sent is about it.
         let logged = fixture.deployment.gateway.log.split(separator: "\n").dropFirst(linesBefore)
         #expect(logged.contains(where: TokenAttackFixture.isWarning), "no warning line for the 1 MiB token; logged since: \(logged)")
-        let health = try fixture.deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
+        let health = try await fixture.deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/healthz")
         #expect(health.standardOutput == "200" && fixture.deployment.gateway.isRunning)
-        let valid = try fixture.deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(try fixture.token("valid"))"], path: "/v2/alice/valid/tags/list")
+        let valid = try await fixture.deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(try fixture.token("valid"))"], path: "/v2/alice/valid/tags/list")
         #expect(valid.standardOutput == "404", "valid traffic after the 1 MiB token: \(valid)")
     }
 

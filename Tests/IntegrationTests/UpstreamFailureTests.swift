@@ -9,17 +9,17 @@ struct UpstreamFailureTests {
     func registryDownThenUp() async throws {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: "  - {account: \"*\", name: \"${account}/**\", actions: [\"*\"]}")
         defer { deployment.stop() }
-        let before = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
+        let before = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
         #expect(before.standardOutput == "404", "a repository that does not exist yet answers 404 from the registry: \(before)")
 
         deployment.stopRegistry()
-        let down = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
+        let down = try await deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
         #expect(down.standardOutput.hasPrefix("HTTP/1.1 503"), "\(down)")
         #expect(down.standardOutput.contains(#""code":"UNAVAILABLE""#), "\(down)")
         #expect(deployment.gateway.log.contains("level=error") && deployment.gateway.log.contains("registry unreachable"))
 
         try await deployment.restartRegistry()
-        let after = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
+        let after = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
         #expect(after.standardOutput == "404", "\(after)")
         #expect(deployment.gateway.isRunning)
     }
@@ -30,7 +30,7 @@ struct UpstreamFailureTests {
             users: ["alice": "alice-secret"], rules: "  - {account: \"*\", name: \"${account}/**\", actions: [\"*\"]}",
             registryTrustsOtherKey: true)
         defer { deployment.stop() }
-        let response = try deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
+        let response = try await deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
         #expect(response.standardOutput.hasPrefix("HTTP/1.1 502"), "\(response)")
         #expect(response.standardOutput.contains("the registry rejected Portcullis's token"), "\(response)")
         let errorLine = deployment.gateway.log.split(separator: "\n").first { $0.contains("level=error") && $0.contains("rejected the token Portcullis minted") }
@@ -48,25 +48,25 @@ struct LargeBlobTests {
         let deployment = try await SharedDeployment.get()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("blob-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: file) }
-        _ = try Command("sh", ["-c", "head -c 1073741824 /dev/urandom > '\(file)'"], timeout: .seconds(120)).run().checked()
-        let digest = "sha256:" + String(try Command("sha256sum", [file], timeout: .seconds(120)).run().checked().standardOutput.prefix(64))
+        _ = try await Command("sh", ["-c", "head -c 1073741824 /dev/urandom > '\(file)'"], timeout: .seconds(120)).runInBackground().checked()
+        let digest = "sha256:" + String(try await Command("sha256sum", [file], timeout: .seconds(120)).runInBackground().checked().standardOutput.prefix(64))
 
-        let start = try deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/alice/big/blobs/uploads/")
+        let start = try await deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/alice/big/blobs/uploads/")
         #expect(start.standardOutput.hasPrefix("HTTP/1.1 202"), "\(start)")
         let locationLine = start.standardOutput.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }
         let location = try #require(locationLine.map { String($0.dropFirst("location:".count)).trimmingCharacters(in: .whitespaces) })
         #expect(location.hasPrefix(deployment.url + "/v2/alice/big/blobs/uploads/"), "Location must point at Portcullis: \(location)")
 
-        let put = try Command(
+        let put = try await Command(
             "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice"), "-H", "Content-Type: application/octet-stream", "-T", file, location + "&digest=" + digest],
             timeout: .seconds(300)
-        ).run()
+        ).runInBackground()
         #expect(put.standardOutput == "201", "\(put)")
 
-        let pulled = try Command(
+        let pulled = try await Command(
             "sh", ["-c", "curl -s -u '\(deployment.credentials("alice"))' '\(deployment.url)/v2/alice/big/blobs/\(digest)' | sha256sum"],
             timeout: .seconds(300)
-        ).run().checked()
+        ).runInBackground().checked()
         #expect("sha256:" + pulled.standardOutput.prefix(64) == digest)
 
         let peak = try #require(deployment.gateway.peakResidentKiB)

@@ -22,13 +22,13 @@ struct UpstreamFaultTests {
     }
 
     /// `curl -w %{http_code}` of a GET with alice's credentials.
-    static func status(_ deployment: Deployment, _ path: String, maxTime: Int = 30) throws -> String {
-        try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--max-time", String(maxTime), "-u", deployment.credentials("alice")], path: path)
+    static func status(_ deployment: Deployment, _ path: String, maxTime: Int = 30) async throws -> String {
+        try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--max-time", String(maxTime), "-u", deployment.credentials("alice")], path: path)
             .standardOutput
     }
 
-    static func healthy(_ deployment: Deployment) throws -> Bool {
-        try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", deployment.url + "/healthz"]).run().standardOutput == "200"
+    static func healthy(_ deployment: Deployment) async throws -> Bool {
+        try await Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", deployment.url + "/healthz"]).runInBackground().standardOutput == "200"
     }
 
     @Test("registry killed (SIGKILL) mid-upload: the client gets an error status or a cut connection, never a 2xx; Portcullis serves meanwhile and recovers after the registry restarts")
@@ -46,7 +46,7 @@ struct UpstreamFaultTests {
 
         var uploads: [(BackgroundProcess, String)] = []
         for _ in 0..<3 {
-            let location = try files.startUpload(to: deployment, repository: repository)
+            let location = try await files.startUpload(to: deployment, repository: repository)
             uploads.append((try BackgroundProcess.curl([
                 "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice"), "-H", "Content-Type: application/octet-stream",
                 "--limit-rate", "8M", "-T", files.zeroPath, location + "&digest=" + files.zeroDigest,
@@ -73,10 +73,10 @@ struct UpstreamFaultTests {
         }
 
         // Portcullis keeps serving: liveness, the token endpoint, and a clear 503 for the registry.
-        let down = try deployment.curl(["-i", "--max-time", "10", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/tags/list")
+        let down = try await deployment.curl(["-i", "--max-time", "10", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/tags/list")
         counts.tried += 3
-        #expect(try Self.healthy(deployment))
-        #expect(try Self.status(deployment, "/token?service=portcullis&scope=repository:\(repository):pull") == "200")
+        await #expect(try Self.healthy(deployment))
+        await #expect(try Self.status(deployment, "/token?service=portcullis&scope=repository:\(repository):pull") == "200")
         #expect(down.standardOutput.hasPrefix("HTTP/1.1 503") && down.standardOutput.contains(#""code":"UNAVAILABLE""#), "\(down)")
         if down.standardOutput.hasPrefix("HTTP/1.1 5") { counts.refused += 1 }
 
@@ -135,7 +135,7 @@ struct UpstreamFaultTests {
             if success || "sha256:" + hash == files.zeroDigest { falseSuccesses.append(outcome) }
         }
         #expect(falseSuccesses.isEmpty, "a download cut by the registry's death looked successful or complete: \(falseSuccesses)")
-        #expect(try Self.healthy(deployment))
+        await #expect(try Self.healthy(deployment))
         counts.tried += 1
 
         try await deployment.restartRegistry()
@@ -154,7 +154,7 @@ struct UpstreamFaultTests {
         defer { deployment.stopAndDiscardStorage() }
         var counts = HardeningTally.Counts()
         defer { Self.tally.record("registry paused", counts, alive: deployment.gateway.isRunning) }
-        #expect(try Self.status(deployment, "/v2/alice/paused/tags/list") == "404")
+        await #expect(try Self.status(deployment, "/v2/alice/paused/tags/list") == "404")
         let baseline = try ProcessFigures.sample(deployment.gateway.pid)
         let registry = try #require(deployment.registryPID)
         kill(registry, SIGSTOP)
@@ -162,14 +162,14 @@ struct UpstreamFaultTests {
 
         var stalled: [String] = []
         for path in ["/v2/alice/paused/tags/list", "/v2/alice/paused/manifests/latest", "/v2/"] {
-            let result = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", "-u", deployment.credentials("alice")], path: path)
+            let result = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", "-u", deployment.credentials("alice")], path: path)
             counts.tried += 1
             stalled.append("\(path): exit \(result.status) status \(result.standardOutput)")
             if result.status == 28 { counts.refused += 1 }
             #expect(result.status == 28 && result.standardOutput == "000", "a request to a paused registry must time out on the client side: \(result)")
         }
-        let health = try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", deployment.url + "/healthz"]).run()
-        let token = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/paused:pull")
+        let health = try await Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", deployment.url + "/healthz"]).runInBackground()
+        let token = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/paused:pull")
         counts.tried += 2
         #expect(health.standardOutput == "200", "/healthz while the registry is paused: \(health)")
         #expect(token.standardOutput == "200", "/token while the registry is paused: \(token)")
@@ -177,7 +177,7 @@ struct UpstreamFaultTests {
         kill(registry, SIGCONT)
         var after = ""
         for _ in 0..<20 {
-            after = try Self.status(deployment, "/v2/alice/paused/tags/list", maxTime: 10)
+            after = try await Self.status(deployment, "/v2/alice/paused/tags/list", maxTime: 10)
             if after == "404" { break }
             try await Task.sleep(for: .milliseconds(250))
         }
@@ -198,7 +198,7 @@ struct UpstreamFaultTests {
         let files = try await BlobFiles.make(randomMiB: 48, zeroMiB: 1)
         defer { files.remove() }
         let repository = "alice/paused-upload"
-        let location = try files.startUpload(to: deployment, repository: repository)
+        let location = try await files.startUpload(to: deployment, repository: repository)
         let upload = try BackgroundProcess.curl([
             "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice"), "-H", "Content-Type: application/octet-stream",
             "--limit-rate", "12M", "-T", files.path, location + "&digest=" + files.digest,
@@ -256,7 +256,7 @@ struct UpstreamFaultTests {
                     default:
                         path = "/v2/alice/\(mode)/tags/list"
                     }
-                    let result = try deployment.curl(arguments, path: path)
+                    let result = try await deployment.curl(arguments, path: path)
                     counts.tried += 1
                     let text = result.standardOutput
                     let code = String(text.split(separator: "\n").last ?? "")
@@ -276,13 +276,13 @@ struct UpstreamFaultTests {
             }
         }
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
-        #expect(try Self.healthy(deployment))
+        await #expect(try Self.healthy(deployment))
 
         fake.stop()
         try await deployment.restartRegistry()
         var after = ""
         for _ in 0..<20 {
-            after = try Self.status(deployment, "/v2/alice/garbage/tags/list", maxTime: 10)
+            after = try await Self.status(deployment, "/v2/alice/garbage/tags/list", maxTime: 10)
             if after == "404" { break }
             try await Task.sleep(for: .milliseconds(250))
         }

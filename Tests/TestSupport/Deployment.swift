@@ -36,6 +36,16 @@ public final class Deployment: Sendable {
     /// The registry's log.
     public var registryLog: String { (try? String(contentsOfFile: directory + "/registry/registry.log", encoding: .utf8)) ?? "" }
 
+    /// Stops both processes and removes ``directory`` (blobs of up to a gigabyte live there)
+    /// once the last test holding the deployment is done; `PORTCULLIS_KEEP_TEST_DIRECTORIES=1`
+    /// keeps it for a post-mortem.
+    deinit {
+        stop()
+        if ProcessInfo.processInfo.environment["PORTCULLIS_KEEP_TEST_DIRECTORIES"] != "1" {
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
     /// Starts a registry and Portcullis.
     /// - Parameters:
     ///   - users: account → password, written with the real `htpasswd -B`.
@@ -49,11 +59,11 @@ public final class Deployment: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
         let binary = try portcullisBinary()
-        _ = try Command(binary, ["keys", "generate", "--out", directory + "/keys"]).run().checked()
+        _ = try await Command(binary, ["keys", "generate", "--out", directory + "/keys"]).runInBackground().checked()
 
         var htpasswd = ""
         for (account, password) in users.sorted(by: { $0.key < $1.key }) {
-            htpasswd += try Command("htpasswd", ["-nbB", account, password]).run().checked().standardOutput
+            htpasswd += try await Command("htpasswd", ["-nbB", account, password]).runInBackground().checked().standardOutput
                 .trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
         }
         try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: directory + "/users.htpasswd"))
@@ -100,7 +110,7 @@ public final class Deployment: Sendable {
         try Data(configuration.utf8).write(to: URL(fileURLWithPath: configurationPath))
         let wiring = try Command(binary, ["registry-config", "--config", configurationPath, "--out", directory + "/registry/trust"])
             .run().checked()
-        _ = try Command(binary, ["keys", "generate", "--out", directory + "/otherkeys"]).run().checked()
+        _ = try await Command(binary, ["keys", "generate", "--out", directory + "/otherkeys"]).runInBackground().checked()
         try Data(wiring.standardOutput.utf8).write(to: URL(fileURLWithPath: directory + "/registry/auth-block.yml"))
         try writeRegistryConfiguration(directory: directory, registryPort: registryPort, trustingOtherKey: registryTrustsOtherKey)
 
@@ -226,14 +236,14 @@ public final class Deployment: Sendable {
     public func credentials(_ account: String) -> String { "\(account):\(passwords[account] ?? "")" }
 
     /// Runs skopeo with a timeout.
-    public func skopeo(_ arguments: [String]) throws -> CommandResult {
-        try Command("skopeo", arguments, timeout: .seconds(120)).run()
+    public func skopeo(_ arguments: [String]) async throws -> CommandResult {
+        try await Command("skopeo", arguments, timeout: .seconds(120)).runInBackground()
     }
 
     /// Runs curl against Portcullis; `path` is appended to ``url``.
-    public func curl(_ arguments: [String], path: String) throws -> CommandResult {
+    public func curl(_ arguments: [String], path: String) async throws -> CommandResult {
         let tls = (scheme == "https" ? ["--cacert", directory + "/tls/ca.crt"] : []) + (proxyProtocol ? ["--haproxy-protocol"] : [])
-        return try Command("curl", ["-s", "--max-time", "120"] + tls + arguments + [url + path], timeout: .seconds(150)).run()
+        return try await Command("curl", ["-s", "--max-time", "120"] + tls + arguments + [url + path], timeout: .seconds(150)).runInBackground()
     }
 }
 

@@ -90,24 +90,45 @@ final class RunningServices: Sendable {
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now, chosen by the kernel.
 public func freeLoopbackPort() throws -> Int {
-    let result = try Command(
-        "python3", ["-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"]
-    ).run().checked()
-    guard let port = Int(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-        throw HarnessError("python3 printed no port: \(result)")
+    // Outside the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default): a port
+    // from bind(0) is one that any outgoing connection of a concurrent test may take as its source
+    // port before the service binds it. Ports handed out once are never handed out again.
+    for _ in 0..<200 {
+        let port = Int.random(in: 20_000..<32_000)
+        guard LoopbackPorts.claim(port) else { continue }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw HarnessError("socket() failed: errno \(errno)") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { return port }
     }
-    return port
+    throw HarnessError("no free loopback port between 20000 and 32000")
 }
 
-/// Waits until `url` answers with any HTTP status, or throws after `timeout`.
-public func waitUntilAnswering(_ url: String, timeout: Duration = .seconds(60), curlOptions: [String] = []) async throws {
+/// Ports ``freeLoopbackPort()`` has handed out in this process.
+private enum LoopbackPorts {
+    static let claimed = Mutex<Set<Int>>([])
+    static func claim(_ port: Int) -> Bool { claimed.withLock { $0.insert(port).inserted } }
+}
+
+/// Waits until `url` answers with any HTTP status, or throws after `timeout`. Each attempt runs
+/// off Swift's cooperative pool, and one attempt is made after the deadline too: on a loaded
+/// machine the wait itself may have been scheduled late.
+public func waitUntilAnswering(_ url: String, timeout: Duration = .seconds(90), curlOptions: [String] = []) async throws {
     let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        let result = try Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2"] + curlOptions + [url]).run()
+    while true {
+        let pastDeadline = ContinuousClock.now >= deadline
+        let result = try await Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5"] + curlOptions + [url]).runInBackground()
         if result.standardOutput != "000" && !result.standardOutput.isEmpty { return }
+        if pastDeadline { throw ServiceTimeout(url: url) }
         try await Task.sleep(for: .milliseconds(100))
     }
-    throw ServiceTimeout(url: url)
 }
 
 /// A test harness step failed; the message says which.
