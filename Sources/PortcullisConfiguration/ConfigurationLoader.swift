@@ -112,7 +112,7 @@ package enum ConfigurationLoader {
             guard
                 let top = mapping(
                     root, "", allowed: [
-                        "listen", "public_url", "tls", "listen_proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
+                        "listen", "public_url", "tls", "h2c", "listen_proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
                         "throttling", "shutdown", "timeouts", "rules", "log",
                     ])
             else { return nil }
@@ -133,6 +133,11 @@ package enum ConfigurationLoader {
                 let certificate = self.path(section["certificate"], "tls.certificate", required: true)
                 let key = self.path(section["key"], "tls.key", required: true)
                 if let certificate, let key { tls = GatewayConfiguration.TLS(certificate: certificate, key: key) }
+            }
+            var h2c = false
+            if let node = top["h2c"] {
+                if let value = node.bool { h2c = value } else { problem("h2c", "must be true or false") }
+                if h2c && top["tls"] != nil { problem("h2c", "applies to a plain listener only; with tls, HTTP/2 is offered by ALPN") }
             }
             var proxyProtocol = false
             if let node = top["listen_proxy_protocol"] {
@@ -317,7 +322,7 @@ package enum ConfigurationLoader {
 
             guard let listen, let publicURL, let upstream, let token else { return nil }
             return GatewayConfiguration(
-                listen: listen, publicURL: publicURL, tls: tls, proxyProtocol: proxyProtocol, trustedProxies: trustedProxies,
+                listen: listen, publicURL: publicURL, tls: tls, proxyProtocol: proxyProtocol, h2c: h2c, trustedProxies: trustedProxies,
                 upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
                 throttling: throttling,
                 issuers: issuers, readinessInterval: readinessInterval, shutdownGracePeriod: shutdownGracePeriod,

@@ -98,6 +98,8 @@ package struct GatewayConfiguration: Sendable {
     package var tls: TLS?
     /// Whether every connection starts with a PROXY protocol (v1 or v2) header.
     package var proxyProtocol = false
+    /// Whether a plain listener also takes HTTP/2 with prior knowledge (h2c).
+    package var h2c = false
     /// Peers whose `X-Forwarded-For` names the client (CIDR ranges).
     package var trustedProxies: [String] = []
     package var upstream: Upstream

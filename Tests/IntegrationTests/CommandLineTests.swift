@@ -67,6 +67,8 @@ struct CommandLineTests {
             listen: 127.0.0.1:99999
             public_url: ftp://example
             colour: blue
+            tls: {certificate: missing.crt, key: missing.key}
+            h2c: true
             upstream:
               url: http://127.0.0.1:5001
               registry_version: "4"
@@ -86,6 +88,7 @@ struct CommandLineTests {
         for expected in [
             "listen: must be host:port", "public_url: must be an http:// or https:// URL", "colour: unknown key",
             "upstream.registry_version: must be one of 2.8, 3.0, 3.1", "token.key: file", "rules[0]:", "rules[1]:",
+            "h2c: applies to a plain listener only",
         ] {
             #expect(result.standardError.contains(expected), "missing \"\(expected)\" in:\n\(result.standardError)")
         }
@@ -148,9 +151,9 @@ struct KeyHintTests {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: "  - {account: \"*\", name: \"${account}/**\", actions: [\"*\"]}", keyHint: "kid")
         defer { deployment.stop() }
         let (layout, _) = try writeImage(named: "kid", content: "kid hint")
-        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/kid:v1"])
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/kid:v1"])
         #expect(push.succeeded, "\(push)")
-        let doctor = try Command(try portcullisBinary(), ["doctor", "--config", deployment.configurationPath]).run()
+        let doctor = try await Command(try portcullisBinary(), ["doctor", "--config", deployment.configurationPath]).runInBackground()
         #expect(doctor.status == 0, "\(doctor)")
     }
 }

@@ -21,13 +21,13 @@ struct ProductionEdgeTests {
         try FileManager.default.copyItem(atPath: deployment.directory + "/tls/ca.crt", toPath: certificates + "/ca.crt")
 
         let (layout, image) = try writeImage(named: "tls", content: "tls")
-        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-cert-dir", certificates, "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/tls:v1"])
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-cert-dir", certificates, "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/tls:v1"])
         #expect(push.succeeded, "\(push)")
 
-        let manifest = try deployment.curl(["--http2", "-w", "\n%{http_version}", "-u", deployment.credentials("alice"), "-H", "Accept: application/vnd.oci.image.manifest.v1+json"], path: "/v2/alice/tls/manifests/v1")
+        let manifest = try await deployment.curl(["--http2", "-w", "\n%{http_version}", "-u", deployment.credentials("alice"), "-H", "Accept: application/vnd.oci.image.manifest.v1+json"], path: "/v2/alice/tls/manifests/v1")
         #expect(manifest.standardOutput.hasSuffix("\n2"), "not HTTP/2: \(manifest)")
         #expect(manifest.standardOutput.contains(image.configDigest))
-        let blob = try Command("sh", ["-c", "curl -s --http2 --cacert '\(deployment.directory)/tls/ca.crt' -u '\(deployment.credentials("alice"))' '\(deployment.url)/v2/alice/tls/blobs/\(image.layerDigests[0])' | sha256sum"]).run().checked()
+        let blob = try await Command("sh", ["-c", "curl -s --http2 --cacert '\(deployment.directory)/tls/ca.crt' -u '\(deployment.credentials("alice"))' '\(deployment.url)/v2/alice/tls/blobs/\(image.layerDigests[0])' | sha256sum"]).runInBackground().checked()
         #expect("sha256:" + blob.standardOutput.prefix(64) == image.layerDigests[0])
 
         // A new certificate on disk is used for new connections without a restart.
@@ -40,7 +40,7 @@ struct ProductionEdgeTests {
             after = try TestCertificateAuthority.presentedSerial(port: deployment.gatewayPort)
         }
         #expect(after != before && after.hasPrefix("serial="), "the new certificate was not picked up: \(before) → \(after)")
-        let again = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--http2", "-u", deployment.credentials("alice")], path: "/v2/alice/tls/tags/list")
+        let again = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--http2", "-u", deployment.credentials("alice")], path: "/v2/alice/tls/tags/list")
         #expect(again.standardOutput == "200")
     }
 
@@ -48,17 +48,34 @@ struct ProductionEdgeTests {
     func metricsLogsAndAudit() async throws {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret-value"], rules: Self.rules, logFormat: "json")
         defer { deployment.stop() }
-        let token = try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/m:pull,push")
+        let token = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/m:pull,push")
         let tokenValue = try #require((try JSONSerialization.jsonObject(with: Data(token.standardOutput.utf8)) as? [String: Any])?["token"] as? String)
-        _ = try deployment.curl(["-H", "Authorization: Bearer \(tokenValue)"], path: "/v2/alice/m/tags/list")
-        _ = try deployment.curl(["-u", "alice:wrong-password"], path: "/v2/alice/m/tags/list")
-        _ = try deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/m/tags/list")
+        _ = try await deployment.curl(["-H", "Authorization: Bearer \(tokenValue)"], path: "/v2/alice/m/tags/list")
+        _ = try await deployment.curl(["-u", "alice:wrong-password"], path: "/v2/alice/m/tags/list")
+        _ = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/m/tags/list")
+        // A blob pushed (monolithic upload) and deleted, for the push and delete audit events.
+        let blob = Data("audited blob\n".utf8)
+        let blobDigest = "sha256:" + String(try await Command("sha256sum", standardInput: blob).runInBackground().checked().standardOutput.prefix(64))
+        let blobFile = deployment.directory + "/audited-blob"
+        try blob.write(to: URL(fileURLWithPath: blobFile))
+        let upload = try await deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/alice/m/blobs/uploads/")
+        let location = try #require(
+            upload.standardOutput.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }?.dropFirst("location:".count)
+                .trimmingCharacters(in: .whitespaces), "\(upload)")
+        let put = try await Command("curl", [
+            "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice"), "-H", "Content-Type: application/octet-stream",
+            "-T", blobFile, location + "&digest=" + blobDigest,
+        ]).runInBackground()
+        #expect(put.standardOutput == "201", "\(put)")
+        let delete = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-u", deployment.credentials("alice")], path: "/v2/alice/m/blobs/\(blobDigest)")
+        #expect(delete.standardOutput == "202", "\(delete)")
 
-        let metrics = try deployment.curl([], path: "/metrics").standardOutput
+        let metrics = try await deployment.curl([], path: "/metrics").standardOutput
         for expected in [
             #"portcullis_requests_total{route="tags",method="GET",status="404"}"#, #"portcullis_token_requests_total{outcome="complete"}"#,
             #"portcullis_authentication_failures_total{reason="invalidCredentials"}"#, "portcullis_upstream_duration_seconds_bucket",
             #"portcullis_upstream_token_cache_total{result="hit"}"#, "portcullis_open_connections",
+            #"portcullis_request_bytes_total{route="upload"}"#, #"portcullis_response_bytes_total{route="tags"}"#,
         ] {
             #expect(metrics.contains(expected), "missing \(expected) in:\n\(metrics)")
         }
@@ -75,11 +92,16 @@ struct ProductionEdgeTests {
         for key in ["request", "account", "method", "path", "status", "upstream_status", "bytes", "duration_ms"] {
             #expect(request[key] != nil, "request line lacks \(key): \(request)")
         }
+        #expect(request["repository"] as? String == "alice/m" && request["action"] as? String == "pull", "\(request)")
 
         let auditLines = deployment.auditLog.split(separator: "\n")
         let events = auditLines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["event"] as? String }
         #expect(events.count == auditLines.count, "every audit line is JSON with an event")
         #expect(events.contains("token") && events.contains("denied"), "\(events)")
+        let changes = auditLines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { ["push_blob", "delete"].contains($0["event"] as? String) }
+        #expect(changes.map { $0["event"] as? String } == ["push_blob", "delete"], "\(changes)")
+        #expect(changes.allSatisfy { $0["account"] as? String == "alice" && ($0["path"] as? String)?.hasPrefix("/v2/alice/m/blobs/") == true }, "\(changes)")
         #expect(!deployment.auditLog.contains("alice-secret-value") && !deployment.auditLog.contains(tokenValue))
     }
 
@@ -120,12 +142,12 @@ struct ProductionEdgeTests {
     /// 30 s shutdown grace period is what these tests are about.
     static let patientBodies = "timeouts:\n  request_head: 600\nshutdown:\n  grace_period: 600"
 
-    func startLargeUpload(_ deployment: Deployment, repository: String) throws -> LargeUpload {
+    func startLargeUpload(_ deployment: Deployment, repository: String) async throws -> LargeUpload {
         let file = deployment.directory + "/large-\(UUID().uuidString.prefix(6))"
         let gate = file + ".go"
         _ = try Command("sh", ["-c", "head -c 1073741824 /dev/urandom > '\(file)'"], timeout: .seconds(120)).run().checked()
         let digest = "sha256:" + String(try Command("sha256sum", [file], timeout: .seconds(120)).run().checked().standardOutput.prefix(64))
-        let start = try deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/blobs/uploads/")
+        let start = try await deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/blobs/uploads/")
         let locationLine = start.standardOutput.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }
         let location = String(locationLine?.dropFirst("location:".count) ?? "").trimmingCharacters(in: .whitespaces)
         let half = 536_870_912
@@ -144,7 +166,7 @@ struct ProductionEdgeTests {
     func hotReloadDuringUpload() async throws {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret", "bob": "bob-secret"], rules: Self.rules, extraConfiguration: Self.patientBodies)
         defer { deployment.stop() }
-        let upload = try startLargeUpload(deployment, repository: "alice/reload")
+        let upload = try await startLargeUpload(deployment, repository: "alice/reload")
         defer {
             upload.release()
             try? FileManager.default.removeItem(atPath: upload.file)
@@ -153,7 +175,7 @@ struct ProductionEdgeTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(uploadedBytes(deployment, repository: "alice/reload") > 0, "the upload is not in flight")
-        let before = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
+        let before = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
         #expect(before.standardOutput == "401")
 
         let original = try String(contentsOfFile: deployment.configurationPath, encoding: .utf8)
@@ -161,7 +183,7 @@ struct ProductionEdgeTests {
             .write(to: URL(fileURLWithPath: deployment.configurationPath))
         var after = ""
         for _ in 0..<50 {
-            after = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list").standardOutput
+            after = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list").standardOutput
             if after != "401" { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -173,7 +195,7 @@ struct ProductionEdgeTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(deployment.gateway.log.contains("level=error") && deployment.gateway.log.contains("configuration change refused"))
-        let stillAllowed = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
+        let stillAllowed = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
         #expect(stillAllowed.standardOutput == "404", "the previous configuration must stay in force")
 
         let status = upload.finish()
@@ -184,7 +206,7 @@ struct ProductionEdgeTests {
     func gracefulShutdownDuringUpload() async throws {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, extraConfiguration: Self.patientBodies)
         defer { deployment.stop() }
-        let upload = try startLargeUpload(deployment, repository: "alice/drain")
+        let upload = try await startLargeUpload(deployment, repository: "alice/drain")
         defer {
             upload.release()
             try? FileManager.default.removeItem(atPath: upload.file)
@@ -198,7 +220,7 @@ struct ProductionEdgeTests {
         kill(deployment.gateway.pid, SIGTERM)
         var readiness = ""
         for _ in 0..<30 {
-            readiness = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/readyz").standardOutput
+            readiness = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/readyz").standardOutput
             if readiness != "200" { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -219,24 +241,24 @@ struct ProductionEdgeTests {
         try Data(bundle.utf8).write(to: URL(fileURLWithPath: deployment.directory + "/registry/trust/rootcertbundle.pem"))
         try await deployment.rewireRegistry(trustingOtherKey: false)
 
-        let token = try deployment.curl(["-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/rotate:pull")
+        let token = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/token?service=portcullis&scope=repository:alice/rotate:pull")
         let oldToken = try #require((try JSONSerialization.jsonObject(with: Data(token.standardOutput.utf8)) as? [String: Any])?["token"] as? String)
         var statuses: [String] = []
-        func probe() throws {
-            statuses.append(try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/rotate/tags/list").standardOutput)
-            statuses.append(try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(oldToken)"], path: "/v2/alice/rotate/tags/list").standardOutput)
+        func probe() async throws {
+            statuses.append(try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/rotate/tags/list").standardOutput)
+            statuses.append(try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(oldToken)"], path: "/v2/alice/rotate/tags/list").standardOutput)
         }
-        try probe()
+        try await probe()
         let configuration = try String(contentsOfFile: deployment.configurationPath, encoding: .utf8)
             .replacingOccurrences(of: "key: keys/token.key", with: "key: otherkeys/token.key")
             .replacingOccurrences(of: "certificate: keys/token.crt", with: "certificate: otherkeys/token.crt")
         try Data(configuration.utf8).write(to: URL(fileURLWithPath: deployment.configurationPath))
         for _ in 0..<40 where !deployment.gateway.log.contains("signing key rotated") {
-            try probe()
+            try await probe()
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(deployment.gateway.log.contains("signing key rotated"))
-        for _ in 0..<5 { try probe() }
+        for _ in 0..<5 { try await probe() }
         #expect(statuses.allSatisfy { $0 == "404" }, "some request failed during the rotation: \(statuses)")
     }
 
@@ -249,7 +271,7 @@ struct ProductionEdgeTests {
         try Data(configuration.utf8).write(to: URL(fileURLWithPath: deployment.configurationPath))
         var keys: [[String: Any]] = []
         for _ in 0..<50 {
-            let jwks = try deployment.curl([], path: "/jwks").standardOutput
+            let jwks = try await deployment.curl([], path: "/jwks").standardOutput
             keys = ((try? JSONSerialization.jsonObject(with: Data(jwks.utf8)) as? [String: Any])?["keys"] as? [[String: Any]]) ?? []
             if keys.count == 2 { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -257,11 +279,11 @@ struct ProductionEdgeTests {
         #expect(keys.count == 2, "\(keys)")
         #expect(keys.allSatisfy { $0["kty"] as? String == "EC" && $0["kid"] is String })
         let out = deployment.directory + "/next-trust"
-        _ = try Command(try portcullisBinary(), ["registry-config", "--config", deployment.configurationPath, "--out", out]).run().checked()
+        _ = try await Command(try portcullisBinary(), ["registry-config", "--config", deployment.configurationPath, "--out", out]).runInBackground().checked()
         let bundle = try String(contentsOfFile: out + "/rootcertbundle.pem", encoding: .utf8)
         #expect(bundle.components(separatedBy: "BEGIN CERTIFICATE").count - 1 == 2)
         // Signing is unchanged: the registry, which trusts only the current key, still accepts Portcullis.
-        let status = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/next/tags/list")
+        let status = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/v2/alice/next/tags/list")
         #expect(status.standardOutput == "404")
     }
 
@@ -287,7 +309,7 @@ struct ProductionEdgeTests {
                 print(data.split(b"\\r\\n")[0].decode() if data else "closed")
                 s.close()
             """
-        let result = try Command("python3", ["-c", script, String(deployment.gatewayPort)]).run().checked()
+        let result = try await Command("python3", ["-c", script, String(deployment.gatewayPort)]).runInBackground().checked()
         let lines = result.standardOutput.split(separator: "\n").map(String.init)
         #expect(lines.count == 3)
         #expect(lines.first?.hasPrefix("HTTP/1.1 401") == true, "\(lines)")
@@ -297,5 +319,39 @@ struct ProductionEdgeTests {
         #expect(audit.contains(#""peer":"203.0.113.7""#), "\(audit)")
         #expect(audit.contains(#""peer":"198.51.100.9""#), "\(audit)")
         #expect(!audit.contains("6.6.6.6"), "a spoofed X-Forwarded-For reached the audit log")
+    }
+
+    @Test("trusted_proxies: a trusted peer's X-Forwarded-For and Forwarded name the client in the audit line; the same headers from another peer are ignored")
+    func trustedProxies() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, extraConfiguration: "trusted_proxies: [127.0.0.1/32]")
+        defer { deployment.stop() }
+        let wrong = ["-o", "/dev/null", "-u", "alice:wrong"]
+        // From 127.0.0.1, the trusted balancer.
+        _ = try await deployment.curl(wrong + ["-H", "X-Forwarded-For: 198.51.100.1, 203.0.113.20"], path: "/token?service=portcullis")
+        _ = try await deployment.curl(wrong + ["-H", "Forwarded: for=203.0.113.21;proto=https"], path: "/token?service=portcullis")
+        // From 127.0.0.2, a peer that is not a proxy (loopback answers on all of 127/8).
+        _ = try await deployment.curl(wrong + ["--interface", "127.0.0.2", "-H", "X-Forwarded-For: 203.0.113.66"], path: "/token?service=portcullis")
+        let peers = deployment.auditLog.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["peer"] as? String }
+        #expect(peers == ["203.0.113.20", "203.0.113.21", "127.0.0.2"], "\(peers)")
+    }
+
+    @Test("h2c: true on a plain listener serves HTTP/2 with prior knowledge and HTTP/1.1 side by side, a blob download included")
+    func h2cPriorKnowledge() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, extraConfiguration: "h2c: true")
+        defer { deployment.stop() }
+        let files = try await BlobFiles.make(randomMiB: 1, zeroMiB: 0)
+        defer { files.remove() }
+        #expect(try await files.push(files.path, digest: files.digest, to: deployment, repository: "alice/h2c") == "201")
+        let format = ["-o", "/dev/null", "-w", "%{http_code} %{http_version} %{size_download}", "-u", deployment.credentials("alice")]
+        let http2 = try await deployment.curl(["--http2-prior-knowledge"] + format, path: "/v2/alice/h2c/blobs/\(files.digest)")
+        #expect(http2.standardOutput == "200 2 \(1 << 20)", "\(http2)")
+        let challenge = try await deployment.curl(["--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code} %{http_version}"], path: "/v2/alice/h2c/tags/list")
+        #expect(challenge.standardOutput == "401 2", "\(challenge)")
+        let http1 = try await deployment.curl(["--http1.1"] + format, path: "/v2/alice/h2c/blobs/\(files.digest)")
+        #expect(http1.standardOutput == "200 1.1 \(1 << 20)", "\(http1)")
+        // A request that merely starts like the preface is HTTP/1.1 (and refused as such).
+        let lookalike = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "PRI"], path: "/")
+        #expect(["400", "404", "405"].contains(lookalike.standardOutput), "\(lookalike)")
+        #expect(deployment.gateway.isRunning)
     }
 }

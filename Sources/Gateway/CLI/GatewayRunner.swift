@@ -60,6 +60,7 @@ enum GatewayRunner {
         server.onShutdown = { readiness.markDraining() }
         server.tlsContext = { holder.current.tlsContext }
         server.proxyProtocol = configuration.proxyProtocol
+        server.h2c = configuration.h2c
         server.requestHeadTimeout = Double(configuration.requestHeadTimeout)
         server.responseStallTimeout = Double(configuration.responseStallTimeout)
         server.trustedProxies = { holder.current.trustedProxies }
