@@ -11,6 +11,13 @@ struct ExternalTokenServers: Sendable {
     let keycloak: TokenMinter
     let dockerAuth: TokenMinter
     let foreign: TokenMinter
+    /// A GitLab-style issuer trusted through a CA certificate and a JWKS file, whose access claim is taken as is.
+    static let gitLabIssuer = "https://gitlab.test"
+    /// Its JWKS key (RSA), and the `kid` the JWKS file gives it.
+    let gitLabKey: SigningKey
+    static let gitLabKid = "gitlab-2026"
+    /// A leaf issued by its CA (`ca/ca.crt`), for x5c chains.
+    let gitLabLeaf: SigningKey
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("issuers-\(UUID().uuidString.prefix(8))").path
@@ -27,6 +34,14 @@ struct ExternalTokenServers: Sendable {
         keycloak = try TokenMinter(key: SigningKey(privateKeyPEM: keycloakKeys.privateKeyPEM), hint: .kid(.v2_8))
         dockerAuth = try TokenMinter(key: SigningKey(privateKeyPEM: dockerAuthKeys.privateKeyPEM), hint: .kid(.v2_8))
         foreign = try TokenMinter(key: SigningKey(privateKeyPEM: foreignKeys.privateKeyPEM), hint: .kid(.v2_8))
+        let gitLabKeys = try KeyGenerator.generate(.rs256, commonName: "gitlab", now: Date())
+        try Data(gitLabKeys.privateKeyPEM.utf8).write(to: URL(fileURLWithPath: directory + "/gitlab.key"))
+        gitLabKey = try SigningKey(privateKeyPEM: gitLabKeys.privateKeyPEM)
+        try Data(gitLabKey.publicKey.jsonWebKeySet(kid: Self.gitLabKid).utf8).write(to: URL(fileURLWithPath: directory + "/gitlab-jwks.json"))
+        try TestCertificateAuthority.issue(into: directory + "/ca")
+        gitLabLeaf = try SigningKey(
+            privateKeyPEM: String(contentsOfFile: directory + "/ca/server.key", encoding: .utf8),
+            certificateChainPEM: String(contentsOfFile: directory + "/ca/server.crt", encoding: .utf8))
     }
 
     var configuration: String {
@@ -38,6 +53,11 @@ struct ExternalTokenServers: Sendable {
           - issuer: \(Self.dockerAuthIssuer)
             audiences: [registry.example.com]
             public_keys: [\(directory)/docker_auth.pub]
+          - issuer: \(Self.gitLabIssuer)
+            audiences: [registry]
+            certificates: [\(directory)/ca/ca.crt]
+            jwks: \(directory)/gitlab-jwks.json
+            trust_access_claim: true
         """
     }
 
@@ -72,9 +92,9 @@ struct ExternalIssuerTests {
             servers.keycloak, issuer: ExternalTokenServers.keycloakIssuer, audience: "portcullis-clients", subject: "alice",
             scopes: ["repository:alice/kc:pull,push"])
         let (layout, image) = try writeImage(named: "kc", content: "keycloak")
-        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-registry-token", token, "oci:\(layout):v1", "docker://\(deployment.host)/alice/kc:v1"])
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-registry-token", token, "oci:\(layout):v1", "docker://\(deployment.host)/alice/kc:v1"])
         #expect(push.succeeded, "\(push)")
-        let pull = try deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--registry-token", token, "docker://\(deployment.host)/alice/kc:v1"])
+        let pull = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--registry-token", token, "docker://\(deployment.host)/alice/kc:v1"])
         #expect(pull.succeeded && pull.standardOutput.contains(image.configDigest), "\(pull)")
         #expect(deployment.gateway.log.contains("issuer=\(ExternalTokenServers.keycloakIssuer)"))
     }
@@ -86,9 +106,9 @@ struct ExternalIssuerTests {
             servers.dockerAuth, issuer: ExternalTokenServers.dockerAuthIssuer, audience: "registry.example.com", subject: "bob",
             scopes: ["repository:bob/da:pull,push"])
         let (layout, _) = try writeImage(named: "da", content: "docker_auth")
-        let push = try deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-registry-token", token, "oci:\(layout):v1", "docker://\(deployment.host)/bob/da:v1"])
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-registry-token", token, "oci:\(layout):v1", "docker://\(deployment.host)/bob/da:v1"])
         #expect(push.succeeded, "\(push)")
-        let tags = try deployment.curl(["-H", "Authorization: Bearer \(token)"], path: "/v2/bob/da/tags/list")
+        let tags = try await deployment.curl(["-H", "Authorization: Bearer \(token)"], path: "/v2/bob/da/tags/list")
         #expect(tags.standardOutput.contains("\"v1\""), "\(tags)")
     }
 
@@ -105,7 +125,7 @@ struct ExternalIssuerTests {
         let token = try ExternalTokenServers.token(
             foreignKey ? servers.foreign : servers.keycloak, issuer: issuer, audience: audience, subject: "alice",
             scopes: ["repository:alice/kc:pull"], issuedAgo: issuedAgo)
-        let response = try deployment.curl(["-i", "-H", "Authorization: Bearer \(token)"], path: "/v2/alice/refused-\(label.replacingOccurrences(of: " ", with: "-"))/tags/list")
+        let response = try await deployment.curl(["-i", "-H", "Authorization: Bearer \(token)"], path: "/v2/alice/refused-\(label.replacingOccurrences(of: " ", with: "-"))/tags/list")
         #expect(response.standardOutput.hasPrefix("HTTP/1.1 401"), "\(label): \(response)")
         #expect(response.standardOutput.contains(#"error="invalid_token""#), "\(label): \(response)")
         let logged = deployment.gateway.log.split(separator: "\n").contains { $0.contains("warning") && $0.contains("token rejected") && $0.contains(reason) }
@@ -118,9 +138,55 @@ struct ExternalIssuerTests {
         let token = try ExternalTokenServers.token(
             servers.keycloak, issuer: ExternalTokenServers.keycloakIssuer, audience: "portcullis-clients", subject: "alice",
             scopes: ["repository:bob/secret:pull"])
-        let response = try deployment.curl(["-i", "-H", "Authorization: Bearer \(token)"], path: "/v2/bob/secret/tags/list")
+        let response = try await deployment.curl(["-i", "-H", "Authorization: Bearer \(token)"], path: "/v2/bob/secret/tags/list")
         #expect(response.standardOutput.hasPrefix("HTTP/1.1 401"), "\(response)")
         #expect(response.standardOutput.contains(#"error="insufficient_scope""#), "\(response)")
+    }
+
+    /// How a GitLab-style token names its key: every form the issue lists.
+    enum GitLabKeyForm: String, CaseIterable, Sendable {
+        case x5cChainToConfiguredCA = "x5c leaf issued by the configured CA"
+        case rfc7638Kid = "kid as an RFC 7638 thumbprint"
+        case jwksKid = "kid from the JWKS file"
+        case embeddedJWK = "embedded jwk"
+    }
+
+    @Test("an external token is accepted whichever way it names a trusted key, and trust_access_claim takes its access claim as is", arguments: GitLabKeyForm.allCases)
+    func keyFormsAndTrustedAccessClaim(_ form: GitLabKeyForm) async throws {
+        let (deployment, servers) = try await Self.setup.value
+        // carol has no rule for shared/…: only the trusted access claim grants it.
+        let claims = try TokenClaims(
+            issuer: ExternalTokenServers.gitLabIssuer, subject: "carol", audience: "registry",
+            scopes: [Scope(parsing: "repository:shared/gitlab:pull")], now: Date(), lifetime: 300, id: UUID().uuidString)
+        let token: String
+        switch form {
+        case .x5cChainToConfiguredCA: token = try TokenMinter(key: servers.gitLabLeaf, hint: .x5c).mint(claims)
+        case .rfc7638Kid: token = try TokenMinter(key: servers.gitLabKey, hint: .kid(.v3_1)).mint(claims)
+        case .jwksKid: token = try TokenMinter(key: servers.gitLabKey, hint: .jwks(kid: ExternalTokenServers.gitLabKid)).mint(claims)
+        case .embeddedJWK:
+            // No minter puts a jwk in the header: sign by hand (RS256 is PKCS#1 v1.5 over SHA-256).
+            var jwk = servers.gitLabKey.publicKey.jsonWebKey(kid: "unused")
+            jwk["kid"] = nil
+            let header = try JSONSerialization.data(withJSONObject: ["alg": "RS256", "typ": "JWT", "jwk": jwk], options: [.sortedKeys])
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .secondsSince1970
+            let payload = try encoder.encode(claims)
+            let signingInput = PolicyFixtures.base64URL(header) + "." + PolicyFixtures.base64URL(payload)
+            let inputPath = servers.directory + "/jwk-input-\(UUID().uuidString.prefix(8))"
+            try Data(signingInput.utf8).write(to: URL(fileURLWithPath: inputPath))
+            _ = try await Command("openssl", ["dgst", "-sha256", "-sign", servers.directory + "/gitlab.key", "-out", inputPath + ".sig", inputPath]).runInBackground().checked()
+            token = signingInput + "." + PolicyFixtures.base64URL(try Data(contentsOf: URL(fileURLWithPath: inputPath + ".sig")))
+        }
+        let header = try #require(PolicyFixtures.bytes(base64URL: token.split(separator: ".")[0]).map { String(decoding: $0, as: UTF8.self) })
+        let member = [GitLabKeyForm.x5cChainToConfiguredCA: "\"x5c\"", .rfc7638Kid: "\"kid\"", .jwksKid: "\"kid\"", .embeddedJWK: "\"jwk\""][form]!
+        #expect(header.contains(member), "\(form.rawValue): header \(header)")
+
+        // Forwarded and answered by the registry (the repository does not exist): authorized.
+        let response = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer \(token)"], path: "/v2/shared/gitlab/tags/list")
+        #expect(response.standardOutput == "404", "\(form.rawValue): \(response)")
+        // The claim grants pull only.
+        let push = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "Authorization: Bearer \(token)"], path: "/v2/shared/gitlab/blobs/uploads/")
+        #expect(push.standardOutput == "401", "\(form.rawValue): \(push)")
     }
 }
 
@@ -133,12 +199,12 @@ struct DoctorAndReadinessTests {
         let binary = try portcullisBinary()
 
         try await waitForReadiness(deployment, expecting: "200")
-        let healthy = try Command(binary, ["doctor", "--config", deployment.configurationPath]).run()
+        let healthy = try await Command(binary, ["doctor", "--config", deployment.configurationPath]).runInBackground()
         #expect(healthy.status == 0, "\(healthy)")
         #expect(healthy.standardOutput.contains("ok    the registry accepts a token with key hint x5c"))
 
         try await deployment.rewireRegistry(trustingOtherKey: true)
-        let broken = try Command(binary, ["doctor", "--config", deployment.configurationPath]).run()
+        let broken = try await Command(binary, ["doctor", "--config", deployment.configurationPath]).runInBackground()
         #expect(broken.status != 0, "\(broken)")
         let failure = broken.standardOutput.split(separator: "\n").first { $0.hasPrefix("FAIL") }
         #expect(failure?.contains("the registry rejects a token with key hint x5c") == true, "\(broken)")
@@ -148,14 +214,14 @@ struct DoctorAndReadinessTests {
 
         try await deployment.rewireRegistry(trustingOtherKey: false)
         try await waitForReadiness(deployment, expecting: "200")
-        #expect(try Command(binary, ["doctor", "--config", deployment.configurationPath]).run().status == 0)
+        #expect(try await Command(binary, ["doctor", "--config", deployment.configurationPath]).runInBackground().status == 0)
     }
 
     /// Polls /readyz (checked every second by Portcullis) until it answers `status`, for at most 15 s.
     func waitForReadiness(_ deployment: Deployment, expecting status: String) async throws {
         var last = ""
         for _ in 0..<150 {
-            last = try deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/readyz").standardOutput
+            last = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/readyz").standardOutput
             if last == status { return }
             try await Task.sleep(for: .milliseconds(100))
         }
