@@ -11,8 +11,8 @@ import Policy
 import ServiceLifecycle
 import Synchronization
 
-/// The listener: plain HTTP/1.1, or TLS with HTTP/2 and HTTP/1.1 offered by ALPN, optionally
-/// behind a PROXY protocol sender.
+/// The listener: plain HTTP/1.1 (and, if enabled, HTTP/2 with prior knowledge), or TLS with
+/// HTTP/2 and HTTP/1.1 offered by ALPN, optionally behind a PROXY protocol sender.
 ///
 /// Each connection is served in its own child task of a discarding task group; one failing
 /// connection never stops the server. Requests on a connection are handled one at a time, and
@@ -42,6 +42,9 @@ struct HTTPServer: Sendable {
     var tlsContext: @Sendable () -> NIOSSLContext? = { nil }
     /// Whether every connection starts with a PROXY protocol header.
     var proxyProtocol = false
+    /// Whether a plain listener also takes HTTP/2 with prior knowledge (h2c), told apart from
+    /// HTTP/1.1 by the connection preface.
+    var h2c = false
     /// Seconds an HTTP/1.1 connection may take to deliver a complete request head, counted from
     /// its opening or the end of the previous response (idle keep-alive and slowloris bound).
     var requestHeadTimeout: Double = 60
@@ -57,13 +60,13 @@ struct HTTPServer: Sendable {
     enum Accepted: Sendable {
         /// Plain HTTP/1.1.
         case plain(PartsChannel, ConnectionInfo)
-        /// TLS: HTTP/1.1 or HTTP/2 once ALPN has run.
-        case secure(EventLoopFuture<Negotiated>, any Channel, ConnectionInfo)
+        /// HTTP/1.1 or HTTP/2, once ALPN (TLS) or the first bytes (h2c) have told which.
+        case negotiating(EventLoopFuture<Negotiated>, any Channel, ConnectionInfo)
 
         var channel: any Channel {
             switch self {
             case .plain(let connection, _): connection.channel
-            case .secure(_, let channel, _): channel
+            case .negotiating(_, let channel, _): channel
             }
         }
     }
@@ -93,11 +96,41 @@ struct HTTPServer: Sendable {
 
     static let backPressure = NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(lowWatermark: 2, highWatermark: 8)
 
+    /// Adds the HTTP/1.1 server pipeline: codec, protocol error answers, head and stall timeouts.
+    static func configureHTTP1(
+        on channel: any Channel, logger: Logger, headTimeout: TimeAmount, stallTimeout: TimeAmount
+    ) throws -> PartsChannel {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+        try channel.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
+        try channel.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
+        return try PartsChannel(wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: backPressure))
+    }
+
+    /// Adds the HTTP/2 server pipeline: each stream speaks HTTP/1-style parts with its own head
+    /// and stall timeouts; the connection is closed once it has had no stream for `headTimeout`.
+    static func configureHTTP2(
+        on channel: any Channel, headTimeout: TimeAmount, stallTimeout: TimeAmount
+    ) throws -> (Void, NIOHTTP2Handler.AsyncStreamMultiplexer<PartsChannel>) {
+        let idle = HTTP2IdleConnectionHandler(timeout: headTimeout, drainTimeout: stallTimeout, eventLoop: channel.eventLoop)
+        let multiplexer = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
+            mode: .server, streamDelegate: idle.streamDelegate
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try stream.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
+                return try PartsChannel(wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: backPressure))
+            }
+        }
+        try channel.pipeline.syncOperations.addHandler(idle)
+        return ((), multiplexer)
+    }
+
     /// Binds and serves until cancelled, or until a graceful shutdown has drained every connection.
     /// - Parameter onListening: called with the bound port once the listener is up.
     func run(onListening: @Sendable (Int) -> Void = { _ in }) async throws {
         let tlsContext = tlsContext
         let proxyProtocol = proxyProtocol
+        let h2c = h2c
         let headTimeout = TimeAmount.milliseconds(Int64(requestHeadTimeout * 1000))
         let stallTimeout = TimeAmount.milliseconds(Int64(responseStallTimeout * 1000))
         let logger = logger
@@ -107,53 +140,47 @@ struct HTTPServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel -> EventLoopFuture<Accepted> in
                 let info = ConnectionInfo()
+                let http1 = { @Sendable (http1: any Channel) in
+                    http1.eventLoop.makeCompletedFuture {
+                        try Self.configureHTTP1(on: http1, logger: logger, headTimeout: headTimeout, stallTimeout: stallTimeout)
+                    }
+                }
+                let http2 = { @Sendable (http2: any Channel) in
+                    http2.eventLoop.makeCompletedFuture {
+                        try Self.configureHTTP2(on: http2, headTimeout: headTimeout, stallTimeout: stallTimeout)
+                    }
+                }
+                let context = tlsContext()
                 do {
                     if proxyProtocol {
                         try channel.pipeline.syncOperations.addHandler(ProxyProtocolDecoder(info: info))
                     }
-                    guard let context = tlsContext() else {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                            withPipeliningAssistance: true, withErrorHandling: false)
-                        try channel.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
-                        try channel.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
-                        let connection = try PartsChannel(
-                            wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: Self.backPressure))
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    } else if !h2c {
+                        let connection = try Self.configureHTTP1(on: channel, logger: logger, headTimeout: headTimeout, stallTimeout: stallTimeout)
                         return channel.eventLoop.makeSucceededFuture(.plain(connection, info))
                     }
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
-                // The TLS handshake and ALPN get the head timeout too; each protocol's own timeout
-                // handler takes over once negotiation is done.
+                // The TLS handshake and ALPN, or the h2c preface, get the head timeout too; each
+                // protocol's own timeout handler takes over once negotiation is done.
                 let negotiationDeadline = channel.eventLoop.scheduleTask(in: headTimeout) { channel.close(promise: nil) }
-                return Self.negotiateHTTPVersion(on: channel) { http1 in
-                    http1.eventLoop.makeCompletedFuture {
-                        try http1.pipeline.syncOperations.configureHTTPServerPipeline(
-                            withPipeliningAssistance: true, withErrorHandling: false)
-                        try http1.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
-                        try http1.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
-                        return try PartsChannel(wrappingChannelSynchronously: http1, configuration: .init(backPressureStrategy: Self.backPressure))
+                let negotiated: EventLoopFuture<EventLoopFuture<Negotiated>>
+                if context != nil {
+                    negotiated = Self.negotiateHTTPVersion(on: channel, http1: http1, http2: http2)
+                } else {
+                    negotiated = channel.eventLoop.makeCompletedFuture {
+                        let detector = HTTP2PriorKnowledgeDetector<Negotiated>(
+                            eventLoop: channel.eventLoop, http1: { http1($0).map { .http1_1($0) } }, http2: { http2($0).map { .http2($0) } })
+                        try channel.pipeline.syncOperations.addHandler(detector)
+                        return detector.result
                     }
-                } http2: { http2 in
-                    http2.eventLoop.makeCompletedFuture {
-                        let idle = HTTP2IdleConnectionHandler(timeout: headTimeout, drainTimeout: stallTimeout, eventLoop: http2.eventLoop)
-                        let multiplexer = try http2.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
-                            mode: .server, streamDelegate: idle.streamDelegate
-                        ) { stream in
-                            stream.eventLoop.makeCompletedFuture {
-                                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                                try stream.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
-                                return try PartsChannel(
-                                    wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: Self.backPressure))
-                            }
-                        }
-                        try http2.pipeline.syncOperations.addHandler(idle)
-                        return ((), multiplexer)
-                    }
-                }.map { negotiated in
+                }
+                return negotiated.map { negotiated in
                     negotiated.whenComplete { _ in negotiationDeadline.cancel() }
-                    return .secure(negotiated, channel, info)
+                    return .negotiating(negotiated, channel, info)
                 }
             }
         onListening(listener.channel.localAddress?.port ?? port)
@@ -203,7 +230,7 @@ struct HTTPServer: Sendable {
         switch accepted {
         case .plain(let connection, let info):
             await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
-        case .secure(let negotiation, let channel, let info):
+        case .negotiating(let negotiation, let channel, let info):
             do {
                 switch try await negotiation.get() {
                 case .http1_1(let connection):
@@ -216,7 +243,7 @@ struct HTTPServer: Sendable {
                     }
                 }
             } catch {
-                logger.debug("TLS connection ended with error", metadata: ["peer": "\(channel.remoteAddress?.ipAddress ?? "unknown")", "error": "\(error)"])
+                logger.debug("connection ended with error", metadata: ["peer": "\(channel.remoteAddress?.ipAddress ?? "unknown")", "error": "\(error)"])
             }
         }
     }
