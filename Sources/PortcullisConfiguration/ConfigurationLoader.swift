@@ -112,7 +112,7 @@ package enum ConfigurationLoader {
             guard
                 let top = mapping(
                     root, "", allowed: [
-                        "listen", "public_url", "tls", "h2c", "listen_proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
+                        "listen", "admin_listen", "public_url", "tls", "h2c", "listen_proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
                         "throttling", "shutdown", "timeouts", "rules", "log",
                     ])
             else { return nil }
@@ -121,6 +121,12 @@ package enum ConfigurationLoader {
             if let text = string(top["listen"], "listen", required: true) {
                 listen = Self.parseListen(text)
                 if listen == nil { problem("listen", "must be host:port with a port from 1 to 65535 (got \"\(text)\")") }
+            }
+            var adminListen: GatewayConfiguration.ListenAddress?
+            if let text = string(top["admin_listen"], "admin_listen") {
+                adminListen = Self.parseListen(text)
+                if adminListen == nil { problem("admin_listen", "must be host:port with a port from 1 to 65535 (got \"\(text)\")") }
+                if let adminListen, let listen, adminListen == listen { problem("admin_listen", "must differ from listen (\(listen))") }
             }
             var publicURL: GatewayConfiguration.PublicURL?
             if let text = string(top["public_url"], "public_url", required: true) {
@@ -272,9 +278,11 @@ package enum ConfigurationLoader {
 
             var requestHeadTimeout = 60
             var responseStallTimeout = 60
-            if let section = mapping(top["timeouts"], "timeouts", allowed: ["request_head", "response_stall"]) {
+            var upstreamResponseTimeout = 300
+            if let section = mapping(top["timeouts"], "timeouts", allowed: ["request_head", "response_stall", "upstream_response"]) {
                 requestHeadTimeout = integer(section["request_head"], "timeouts.request_head", range: 1...3600) ?? 60
                 responseStallTimeout = integer(section["response_stall"], "timeouts.response_stall", range: 1...3600) ?? 60
+                upstreamResponseTimeout = integer(section["upstream_response"], "timeouts.upstream_response", range: 1...3600) ?? 300
             }
 
             var rules: [Rule] = []
@@ -322,11 +330,11 @@ package enum ConfigurationLoader {
 
             guard let listen, let publicURL, let upstream, let token else { return nil }
             return GatewayConfiguration(
-                listen: listen, publicURL: publicURL, tls: tls, proxyProtocol: proxyProtocol, h2c: h2c, trustedProxies: trustedProxies,
+                listen: listen, adminListen: adminListen, publicURL: publicURL, tls: tls, proxyProtocol: proxyProtocol, h2c: h2c, trustedProxies: trustedProxies,
                 upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
                 throttling: throttling,
                 issuers: issuers, readinessInterval: readinessInterval, shutdownGracePeriod: shutdownGracePeriod,
-                requestHeadTimeout: requestHeadTimeout, responseStallTimeout: responseStallTimeout, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
+                requestHeadTimeout: requestHeadTimeout, responseStallTimeout: responseStallTimeout, upstreamResponseTimeout: upstreamResponseTimeout, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
                 sourcePath: path)
         }
 

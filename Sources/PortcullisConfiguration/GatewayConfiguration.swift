@@ -93,6 +93,8 @@ package struct GatewayConfiguration: Sendable {
     }
 
     package var listen: ListenAddress
+    /// A second, plain HTTP/1.1 listener serving only `/healthz`, `/readyz` and `/metrics`.
+    package var adminListen: ListenAddress?
     package var publicURL: PublicURL
     /// TLS on the listener (HTTP/2 and HTTP/1.1 by ALPN); plain HTTP/1.1 without it.
     package var tls: TLS?
@@ -120,6 +122,9 @@ package struct GatewayConfiguration: Sendable {
     package var requestHeadTimeout: Int = 60
     /// Seconds a client may take nothing of a response Portcullis has more of to send.
     package var responseStallTimeout: Int = 60
+    /// Seconds the registry may take to send anything once it has the whole request (its
+    /// response head, or the next bytes of its body).
+    package var upstreamResponseTimeout: Int = 300
     /// The rule list in order.
     package var rules: [Rule]
     /// The rule list as written, for explanations.

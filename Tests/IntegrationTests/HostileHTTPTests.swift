@@ -534,11 +534,11 @@ final class BackgroundProcess: @unchecked Sendable {
 /// Waits (up to `timeout`, blocking the calling thread) until the file at `path` holds at least `bytes`.
 func fileReaches(_ path: String, atLeast bytes: Int, timeout: Duration = .seconds(30)) -> Bool {
     let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
+    while true {
         if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size >= bytes { return true }
+        if ContinuousClock.now >= deadline { return false }
         usleep(20_000)
     }
-    return false
 }
 
 /// Runs blocking, timing-sensitive work (wait for a transfer, then kill something) on a thread of

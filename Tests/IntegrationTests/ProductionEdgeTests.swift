@@ -354,4 +354,56 @@ struct ProductionEdgeTests {
         #expect(["400", "404", "405"].contains(lookalike.standardOutput), "\(lookalike)")
         #expect(deployment.gateway.isRunning)
     }
+
+    @Test("admin_listen serves /healthz, /readyz and /metrics on a port of its own and nothing else; the main port is unchanged")
+    func adminListener() async throws {
+        let adminPort = try freeLoopbackPort()
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules, extraConfiguration: "admin_listen: 127.0.0.1:\(adminPort)")
+        defer { deployment.stop() }
+        let admin = "http://127.0.0.1:\(adminPort)"
+        func status(_ url: String) async throws -> String {
+            try await Command("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", url]).runInBackground().standardOutput
+        }
+        var ready = ""
+        for _ in 0..<40 {
+            ready = try await status(admin + "/readyz")
+            if ready == "200" { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(ready == "200")
+        #expect(try await status(admin + "/healthz") == "200")
+        let metrics = try await Command("curl", ["-s", "--max-time", "10", admin + "/metrics"]).runInBackground().standardOutput
+        #expect(metrics.contains("portcullis_open_connections"), "\(metrics.prefix(300))")
+        #expect(try await status(admin + "/v2/") == "404")
+        #expect(try await status(admin + "/token?service=portcullis") == "404")
+        #expect(try await status(deployment.url + "/v2/") == "401")
+    }
+
+    @Test("SIGHUP re-reads the configuration even when no file changed, and a new rule applies at once")
+    func sighupReloads() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret", "bob": "bob-secret"], rules: Self.rules)
+        defer { deployment.stop() }
+        let before = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/shared/tags/list")
+        #expect(before.standardOutput == "401")
+        // Widen the rule in place, keeping the file's size, inode and modification time, so that
+        // only the signal can tell it changed.
+        let path = deployment.configurationPath
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        let configuration = try String(contentsOfFile: path, encoding: .utf8)
+        let widened = configuration.replacingOccurrences(of: #"name: "${account}/**""#, with: #"name: "**"           "#)
+        #expect(widened != configuration && widened.utf8.count == configuration.utf8.count)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.write(contentsOf: Data(widened.utf8))
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: attributes[.modificationDate]!], ofItemAtPath: path)
+        kill(deployment.gateway.pid, SIGHUP)
+        var logged = false
+        for _ in 0..<40 where !logged {
+            try await Task.sleep(for: .milliseconds(100))
+            logged = deployment.gateway.log.split(separator: "\n").contains { $0.contains(#"msg="configuration reloaded""#) && $0.contains("reason=SIGHUP") }
+        }
+        #expect(logged, "\(deployment.gateway.log)")
+        let after = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/shared/tags/list")
+        #expect(after.standardOutput == "404", "the new rule did not apply: \(after)")
+    }
 }

@@ -134,6 +134,10 @@ struct RetentionTests {
         #expect(audits.allSatisfy { $0["event"] as? String == "prune.delete" && $0["robot"] as? String == "portcullis-prune" && $0["repository"] as? String == "prune/keep" })
         #expect(audits.contains { ($0["tags"] as? [String]) == ["v1"] })
         #expect(run.standardError.components(separatedBy: "audit=true").count - 1 == deleted.count, "\(run)")
+        // And in the configured audit stream (log.audit: audit.log).
+        let streamed = fixture.deployment.auditLog.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["event"] as? String == "prune.delete" && $0["repository"] as? String == "prune/keep" }
+        #expect(Set(streamed.compactMap { $0["digest"] as? String }) == deleted, "\(streamed)")
 
         // The shared digest and the shared base layer survive.
         let digest = try await fixture.deployment.curl(
@@ -220,7 +224,7 @@ struct RetentionTests {
 
     // MARK: - Tags of a digest
 
-    @Test("tags/list?digest= returns latest and foobar for an image pushed under both, refuses callers without pull, and follows a push through Portcullis; portcullis tags agrees")
+    @Test("tags/list?digest= returns latest and foobar for an image pushed under both, refuses callers without pull, and follows a push and a delete through Portcullis; portcullis tags agrees")
     func tagsOfDigest() async throws {
         let fixture = try await Self.setup.value
         let deployment = fixture.deployment
@@ -276,5 +280,13 @@ struct RetentionTests {
         #expect(cli.standardOutput == "foobar\nlatest\nv2\n")
         let cliUnknown = try await Command(try portcullisBinary(), ["tags", "--config", deployment.configurationPath, "--repository", "alice/nothing", "--digest", digest]).runInBackground()
         #expect(!cliUnknown.succeeded && cliUnknown.standardError.contains("not found"), "\(cliUnknown)")
+
+        // A delete through Portcullis invalidates the cache too: the digest's tags are gone.
+        let cached = split(try await deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
+        #expect(cached.body["tags"] as? [String] == ["foobar", "latest", "v2"])
+        let delete = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE", "-u", deployment.credentials("alice")], path: "/v2/alice/web/manifests/\(digest)")
+        #expect(delete.standardOutput == "202", "\(delete)")
+        let deleted = split(try await deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
+        #expect(deleted.status == "200" && deleted.body["tags"] as? [String] == [], "\(deleted)")
     }
 }

@@ -34,7 +34,7 @@ enum GatewayRunner {
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.redirectConfiguration = .disallow
         clientConfiguration.decompression = .disabled
-        clientConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(300))
+        clientConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(configuration.upstreamResponseTimeout)))
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: clientConfiguration)
         let holder = StateHolder(state)
@@ -71,9 +71,19 @@ enum GatewayRunner {
                 "registry_version": "\(configuration.upstream.registryVersion)", "key_hint": "\(state.upstreamMinter.hint)",
                 "rules": "\(configuration.rules.count)",
             ])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ServerService(server: server, onListening: onListening))
+        ]
+        if let admin = configuration.adminListen {
+            var adminRouter = router
+            adminRouter.adminOnly = true
+            var adminServer = HTTPServer(host: admin.host, port: admin.port, handler: adminRouter, logger: logger, metrics: observability.metrics)
+            adminServer.requestHeadTimeout = Double(configuration.requestHeadTimeout)
+            adminServer.responseStallTimeout = Double(configuration.responseStallTimeout)
+            services.append(.init(service: ServerService(server: adminServer, onListening: { _ in })))
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [
-                .init(service: ServerService(server: server, onListening: onListening)),
+            services: services + [
                 .init(service: BackgroundService { await readiness.run(state: holder, client: client, logger: logger) }),
                 .init(service: BackgroundService {
                     await ConfigurationReloader(path: configuration.sourcePath, holder: holder, logger: logger).run()

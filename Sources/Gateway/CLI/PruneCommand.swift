@@ -73,7 +73,9 @@ struct PruneCommand: AsyncParsableCommand {
 
     func run() async throws {
         let state = try GatewayState.loadForCommand(path: config, exitStatus: 2)
-        GatewayRunner.bootstrapLogging(level: state.configuration.logLevel)
+        // Deletions go to the configured audit stream too (standard output already has them).
+        let audit = state.configuration.auditDestination
+        GatewayRunner.bootstrapLogging(level: state.configuration.logLevel, audit: audit == "stdout" ? "off" : audit)
         let logger = Logger(label: "portcullis.prune")
 
         // The robot, and what policy lets it do.
@@ -219,6 +221,7 @@ struct PruneCommand: AsyncParsableCommand {
                 time: Self.format(Date().timeIntervalSince1970), robot: robot, registry: api.baseURL, repository: name.value,
                 digest: deletion.digest, tags: deletion.tags, created: deletion.created.map(Self.format), criteria: criteriaDescription)
             print(record.jsonLine)
+            Logger(label: GatewayRunner.auditLabel).info("prune.delete", metadata: record.auditMetadata)
             logger.notice(
                 "manifest deleted by prune",
                 metadata: [

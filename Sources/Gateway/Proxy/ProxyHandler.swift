@@ -173,9 +173,19 @@ struct ProxyHandler: Sendable {
                 writer.closeConnection = true
                 return
             }
+            writer.closeConnection = request.hasBody
+            if let clientError = error as? HTTPClientError, clientError == .readTimeout {
+                let seconds = configuration.upstreamResponseTimeout
+                log.outcome = "upstream timed out: no answer within timeouts.upstream_response (\(seconds) s)"
+                logger.error("registry did not answer in time", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
+                try await writer.respond(
+                    status: .gatewayTimeout,
+                    error: RegistryErrorBody(
+                        code: "UNAVAILABLE", message: "the registry at \(upstream.url) did not answer within \(seconds) s (timeouts.upstream_response)"))
+                return
+            }
             log.outcome = "upstream unreachable: \(error)"
             logger.error("registry unreachable", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
-            writer.closeConnection = request.hasBody
             try await writer.respond(
                 status: .serviceUnavailable,
                 error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable", detail: .text("\(error)")))

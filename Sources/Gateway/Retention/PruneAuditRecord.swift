@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The audit record of one manifest deletion by `portcullis prune`, written as one JSON line.
 struct PruneAuditRecord: Encodable, Sendable {
@@ -20,6 +21,16 @@ struct PruneAuditRecord: Encodable, Sendable {
     var created: String?
     /// The criteria of the run, as given on the command line.
     var criteria: String
+
+    /// The record as audit-stream fields.
+    var auditMetadata: Logger.Metadata {
+        var metadata: Logger.Metadata = [
+            "event": "\(event)", "time": "\(time)", "robot": "\(robot)", "registry": "\(registry)", "repository": "\(repository)",
+            "digest": "\(digest)", "tags": "\(tags.joined(separator: ","))", "criteria": "\(criteria)",
+        ]
+        if let created { metadata["created"] = "\(created)" }
+        return metadata
+    }
 
     /// The record as one line of JSON with sorted keys.
     var jsonLine: String {

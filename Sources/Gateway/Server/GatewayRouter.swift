@@ -8,8 +8,16 @@ struct GatewayRouter: RequestHandler {
     let metrics: GatewayMetrics
     /// The current JWKS document of Portcullis's keys.
     let jwks: @Sendable () -> [UInt8]
+    /// The admin listener's router: health, readiness and metrics only.
+    var adminOnly = false
 
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
+        if adminOnly && !["/healthz", "/readyz", "/metrics"].contains(request.path) {
+            try await writer.respond(
+                status: .notFound,
+                error: RegistryErrorBody(code: "NAME_UNKNOWN", message: "no such endpoint: the admin listener serves /healthz, /readyz and /metrics"))
+            return
+        }
         switch request.path {
         case "/token":
             try await tokenEndpoint.handle(request, writer: writer)
