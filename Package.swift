@@ -90,6 +90,11 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: ["Policy", "TestSupport"]
         ),
+        // Unit tests of the gateway's pure parts (header rules, h2c detection) on NIO's EmbeddedChannel.
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: ["Gateway", .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

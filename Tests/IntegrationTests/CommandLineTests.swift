@@ -142,6 +142,92 @@ struct CommandLineTests {
             #expect(output.contains("registry-3.1 \(key.identifiers.registry31)"))
         }
     }
+
+    /// A minimal configuration for registry 3.1 with `key_hint: jwks`, its key generated here.
+    func jwksConfiguration() async throws -> (path: String, directory: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString.prefix(8))").path
+        _ = try await Command(try portcullisBinary(), ["keys", "generate", "--out", directory + "/keys"]).runInBackground().checked()
+        _ = try await Command(try portcullisBinary(), ["keys", "generate", "--out", directory + "/idp"]).runInBackground().checked()
+        try Data("".utf8).write(to: URL(fileURLWithPath: directory + "/users.htpasswd"))
+        let path = directory + "/portcullis.yaml"
+        try Data("""
+            listen: 127.0.0.1:5000
+            public_url: https://registry.example.com
+            upstream:
+              url: http://127.0.0.1:5001
+              registry_version: "3.1"
+              key_hint: jwks
+              jwks_kid: portcullis-2026
+              service: registry
+              issuer: portcullis
+            token:
+              service: portcullis
+              issuer: portcullis
+              key: keys/token.key
+              certificate: keys/token.crt
+            users:
+              htpasswd: users.htpasswd
+            rules:
+              - {account: "*", name: "${account}/**", actions: [pull, push]}
+            issuers:
+              - issuer: https://idp.test
+                audiences: [registry]
+                certificates: [idp/token.crt]
+            """.utf8).write(to: URL(fileURLWithPath: path))
+        return (path, directory)
+    }
+
+    @Test("registry-config for key_hint jwks on 3.1 writes a JWKS with the configured kid, prints the jwks auth block, and warns about OTEL_TRACES_EXPORTER")
+    func registryConfigJWKS() async throws {
+        let (path, directory) = try await jwksConfiguration()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try await Command(try portcullisBinary(), ["registry-config", "--config", path, "--out", directory + "/trust"]).runInBackground().checked()
+        #expect(result.standardOutput.contains("realm: https://registry.example.com/token"), "\(result)")
+        #expect(result.standardOutput.contains("    jwks: \(directory)/trust/jwks.json"), "\(result)")
+        #expect(result.standardError.contains("OTEL_TRACES_EXPORTER=none"), "\(result)")
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/trust/jwks.json"))) as? [String: Any]
+        let keys = try #require(document?["keys"] as? [[String: Any]])
+        let key = try SigningKey(privateKeyPEM: String(contentsOfFile: directory + "/keys/token.key", encoding: .utf8))
+        #expect(keys.count == 1 && keys.first?["kid"] as? String == "portcullis-2026", "\(keys)")
+        #expect(try PublicKeyMaterial(jsonWebKey: try #require(keys.first)) == key.publicKey)
+    }
+
+    @Test("token inspect --config verifies against the configured issuers and prints the effective grant; a token from another key fails with exit 1")
+    func tokenInspectWithConfiguration() async throws {
+        let (path, directory) = try await jwksConfiguration()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = try SigningKey(privateKeyPEM: String(contentsOfFile: directory + "/keys/token.key", encoding: .utf8))
+        let claims = try TokenClaims(
+            issuer: "portcullis", subject: "alice", audience: "portcullis",
+            scopes: [Scope(parsing: "repository:alice/app:pull,push"), Scope(parsing: "repository:bob/app:pull")], now: Date(), lifetime: 300, id: "1")
+        let token = try TokenMinter(key: key, hint: .kid(.v3_1)).mint(claims)
+        let verified = try await Command(try portcullisBinary(), ["token", "inspect", token, "--config", path]).runInBackground()
+        #expect(verified.succeeded, "\(verified)")
+        #expect(verified.standardOutput.contains("verification: signature and claims valid (issuer \"portcullis\", Portcullis itself)"), "\(verified)")
+        // Portcullis's own tokens were granted by its rules when issued: their claim is taken as is.
+        #expect(verified.standardOutput.contains("effective grant: the access claim as is"), "\(verified)")
+        let grantLines = verified.standardOutput.split(separator: "\n").drop { !$0.hasPrefix("effective grant") }.dropFirst()
+        #expect(grantLines.contains { $0.contains("alice/app") } && grantLines.contains { $0.contains("bob/app") }, "\(verified)")
+
+        // An external issuer's token: its claim ∩ the rules, decision by decision.
+        let idpKey = try SigningKey(privateKeyPEM: String(contentsOfFile: directory + "/idp/token.key", encoding: .utf8))
+        var idpClaims = claims
+        idpClaims.iss = .init(value: "https://idp.test")
+        idpClaims.aud = .init(value: ["registry"])
+        let external = try await Command(
+            try portcullisBinary(), ["token", "inspect", try TokenMinter(key: idpKey, hint: .kid(.v2_8)).mint(idpClaims), "--config", path]
+        ).runInBackground()
+        #expect(external.standardOutput.contains(#"verification: signature and claims valid (issuer "https://idp.test")"#), "\(external)")
+        #expect(external.standardOutput.contains(#"effective grant: access claim ∩ rules for "alice""#), "\(external)")
+        let decisions = external.standardOutput.split(separator: "\n").drop { !$0.hasPrefix("effective grant") }.dropFirst()
+        #expect(decisions.count == 2, "\(external)")
+
+        let stranger = try SigningKey(privateKeyPEM: try KeyGenerator.generate(.es256, now: Date()).privateKeyPEM)
+        let forged = try TokenMinter(key: stranger, hint: .kid(.v3_1)).mint(claims)
+        let refused = try await Command(try portcullisBinary(), ["token", "inspect", forged, "--config", path]).runInBackground()
+        #expect(refused.status == 1)
+        #expect(refused.standardOutput.contains("verification: FAILED: kid"), "\(refused)")
+    }
 }
 
 @Suite("key hints against the real registry 2.8.2")

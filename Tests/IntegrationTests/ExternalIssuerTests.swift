@@ -192,7 +192,26 @@ struct ExternalIssuerTests {
 
 @Suite("doctor and readiness follow whether the registry trusts Portcullis")
 struct DoctorAndReadinessTests {
-    @Test("doctor exits 0 and /readyz is 200 when wired; after re-wiring the registry to another certificate doctor names the failure and /readyz turns 503, and both recover")
+    @Test("/readyz answers from the last periodic check: thirty probes in a row cost the registry no more checks than readiness.interval allows")
+    func readinessIsCheckedPeriodically() async throws {
+        let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: #"  - {account: "*", name: "${account}/**", actions: [pull]}"#)
+        defer { deployment.stop() }
+        // The readiness check is Portcullis's own GET /v2/ without a user agent (interval: 1 s here).
+        func checks() -> Int { deployment.registryLog.components(separatedBy: #""GET /v2/ HTTP/1.1" 200 2 "" """#).count - 1 }
+        let before = checks()
+        let started = ContinuousClock.now
+        var ready = 0
+        for _ in 0..<30 {
+            if try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/readyz").standardOutput == "200" { ready += 1 }
+        }
+        let elapsed = ContinuousClock.now - started
+        try await Task.sleep(for: .milliseconds(200))
+        let made = checks() - before
+        #expect(ready == 30)
+        #expect(made <= Int(elapsed.components.seconds) + 2, "\(made) registry checks for 30 probes in \(elapsed)")
+    }
+
+    @Test("doctor exits 0 and /readyz is 200 when wired; after re-wiring the registry to another certificate doctor names the failure and /readyz turns 503, and both recover; a service mismatch is named too")
     func doctorAndReadiness() async throws {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: "  - {account: \"*\", name: \"${account}/**\", actions: [\"*\"]}")
         defer { deployment.stop() }
@@ -215,6 +234,14 @@ struct DoctorAndReadinessTests {
         try await deployment.rewireRegistry(trustingOtherKey: false)
         try await waitForReadiness(deployment, expecting: "200")
         #expect(try await Command(binary, ["doctor", "--config", deployment.configurationPath]).runInBackground().status == 0)
+
+        // A configuration whose upstream.service is not the registry's: doctor names both.
+        let configuration = try String(contentsOfFile: deployment.configurationPath, encoding: .utf8)
+        let mismatched = deployment.directory + "/mismatched-service.yaml"
+        try Data(configuration.replacingOccurrences(of: "  service: registry\n", with: "  service: other-registry\n").utf8).write(to: URL(fileURLWithPath: mismatched))
+        let wrongService = try await Command(binary, ["doctor", "--config", mismatched]).runInBackground()
+        #expect(wrongService.status != 0, "\(wrongService)")
+        #expect(wrongService.standardOutput.contains(#"FAIL  the registry's auth.token.service is "registry" but upstream.service is "other-registry""#), "\(wrongService)")
     }
 
     /// Polls /readyz (checked every second by Portcullis) until it answers `status`, for at most 15 s.

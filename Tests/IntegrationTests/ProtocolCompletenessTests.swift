@@ -109,7 +109,7 @@ struct ProtocolCompletenessTests {
         #expect(deployment.gateway.log.contains("refresh token refused"))
     }
 
-    @Test("a robot created with the CLI pushes with skopeo, lists tags with curl -u, and stops working right after robot revoke")
+    @Test("a robot created with the CLI pushes with skopeo, lists tags with curl -u, and stops working right after robot revoke, its refresh tokens included")
     func robotLifecycle() async throws {
         let deployment = try await Self.setup.value
         let binary = try portcullisBinary()
@@ -131,6 +131,10 @@ struct ProtocolCompletenessTests {
         #expect(push.succeeded, "\(push)")
         let tags = try await deployment.curl(["-u", "ci:\(secret)"], path: "/v2/ci/app/tags/list")
         #expect(tags.standardOutput.contains("\"v1\""), "\(tags)")
+        // docker login with the robot's secret: its refresh token is revoked with the robot.
+        let login = try json(try await deployment.curl(["-u", "ci:\(secret)"], path: "/token?account=ci&client_id=docker&offline_token=true&service=portcullis"))
+        let refresh = try #require(login["refresh_token"] as? String)
+        #expect(await split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis"])).status == "200")
 
         _ = try await Command(binary, ["robot", "revoke", "ci", "--config", deployment.configurationPath]).runInBackground().checked()
         var status = ""
@@ -140,6 +144,8 @@ struct ProtocolCompletenessTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(status == "401", "the robot still works after revoke")
+        let redeemed = await split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis"]))
+        #expect(redeemed.status == "401", "the robot's refresh token still works after revoke: \(redeemed)")
     }
 
     @Test("the catalog is filtered per account and paginated with n, last and Link; a rule with actions [] refuses it")
@@ -185,5 +191,25 @@ struct ProtocolCompletenessTests {
         let other = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/token?service=portcullis")
         #expect(other.standardOutput == "200")
         #expect(deployment.gateway.log.contains("warning") && deployment.gateway.log.contains("authentication throttled"))
+    }
+
+    @Test("failed logins from one address are refused with 429 once max_failures_per_address is reached, whatever the account; another address is unaffected")
+    func failuresPerAddressThrottled() async throws {
+        let deployment = try await Deployment.start(
+            users: ["alice": "alice-secret"], rules: #"  - {account: "*", name: "${account}/**", actions: [pull]}"#,
+            extraConfiguration: "throttling:\n  max_failures: 100\n  max_failures_per_address: 4\n  window: 600\n  cooldown: 600")
+        defer { deployment.stop() }
+        var statuses: [String] = []
+        for attempt in 0..<6 {
+            // A new account each time: only the address links the attempts.
+            let result = try await deployment.curl(
+                ["-o", "/dev/null", "-w", "%{http_code}", "--interface", "127.0.0.3", "-u", "guess\(attempt):wrong"], path: "/token?service=portcullis")
+            statuses.append(result.standardOutput)
+        }
+        #expect(statuses.prefix(4).allSatisfy { $0 == "401" } && statuses.suffix(2).allSatisfy { $0 == "429" }, "\(statuses)")
+        let sameAddress = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "--interface", "127.0.0.3", "-u", deployment.credentials("alice")], path: "/token?service=portcullis")
+        #expect(sameAddress.standardOutput == "429", "the throttled address logged in: \(sameAddress)")
+        let otherAddress = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/token?service=portcullis")
+        #expect(otherAddress.standardOutput == "200", "\(otherAddress)")
     }
 }

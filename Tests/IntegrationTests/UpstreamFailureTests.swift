@@ -24,7 +24,7 @@ struct UpstreamFailureTests {
         #expect(deployment.gateway.isRunning)
     }
 
-    @Test("a registry that trusts another certificate gives clients a 502 that names the token mismatch, and an error-level log line with its challenge and the key hint")
+    @Test("a registry that trusts another certificate gives clients a 502 that names the token mismatch, and an error-level log line with its challenge, the key hint and key id, and the registry version")
     func registryDistrustingPortcullis() async throws {
         let deployment = try await Deployment.start(
             users: ["alice": "alice-secret"], rules: "  - {account: \"*\", name: \"${account}/**\", actions: [\"*\"]}",
@@ -37,6 +37,7 @@ struct UpstreamFailureTests {
         let line = try #require(errorLine, "no error-level line in:\n\(deployment.gateway.log)")
         #expect(line.contains("registry_challenge=\"Bearer realm="))
         #expect(line.contains("key_hint=x5c"))
+        #expect(line.contains("key_id=\"x5c leaf (rfc7638 ") && line.contains("registry_version=2.8"), "\(line)")
     }
 }
 
