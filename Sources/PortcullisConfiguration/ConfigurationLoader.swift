@@ -201,7 +201,7 @@ package enum ConfigurationLoader {
             if top["token"] == nil { problem("token", "is required") }
             if let section = mapping(
                 top["token"], "token",
-                allowed: ["service", "issuer", "key", "certificate", "lifetime", "refresh_lifetime", "realm", "next_key", "next_certificate"])
+                allowed: ["service", "issuer", "key", "certificate", "lifetime", "refresh_lifetime", "realm", "next_key", "next_certificate", "jwks_path"])
             {
                 let service = string(section["service"], "token.service", required: true)
                 let issuer = string(section["issuer"], "token.issuer", required: true)
@@ -215,6 +215,13 @@ package enum ConfigurationLoader {
                 if (nextKey == nil) != (nextCertificate == nil) && (section["next_key"] != nil) != (section["next_certificate"] != nil) {
                     problem("token.next_key", "next_key and next_certificate go together")
                 }
+                let jwksPath = string(section["jwks_path"], "token.jwks_path") ?? "/jwks"
+                let reserved = ["/token", "/healthz", "/readyz", "/metrics"]
+                if !jwksPath.hasPrefix("/") || jwksPath.contains("?") || jwksPath.contains("#") || reserved.contains(jwksPath)
+                    || jwksPath == "/v2" || jwksPath.hasPrefix("/v2/")
+                {
+                    problem("token.jwks_path", "must be a path starting with / outside /v2/ and other than \(reserved.joined(separator: ", ")) (got \"\(jwksPath)\")")
+                }
                 if let realm, Self.parseURL(realm, allowPath: true) == nil {
                     problem("token.realm", "must be an http:// or https:// URL (got \"\(realm)\")")
                 }
@@ -224,7 +231,7 @@ package enum ConfigurationLoader {
                 if let service, let issuer, let key {
                     token = GatewayConfiguration.Token(
                         service: service, issuer: issuer, key: key, certificate: certificate, lifetime: lifetime, realm: realm,
-                        refreshLifetime: refreshLifetime, nextKey: nextKey, nextCertificate: nextCertificate)
+                        refreshLifetime: refreshLifetime, nextKey: nextKey, nextCertificate: nextCertificate, jwksPath: jwksPath)
                 }
             }
 

@@ -56,6 +56,8 @@ package struct GatewayConfiguration: Sendable {
         package var nextKey: String?
         /// The certificate of ``nextKey``.
         package var nextCertificate: String?
+        /// Where the public keys are served as a JWKS document.
+        package var jwksPath = "/jwks"
     }
 
     /// Brute-force throttling of failed authentications.

@@ -79,6 +79,7 @@ struct CommandLineTests {
               service: portcullis
               issuer: portcullis
               key: missing.key
+              jwks_path: /token
             rules:
               - {account: admin, name: "/[unclosed/", actions: ["*"]}
               - {account: admin, name: "**", actions: [pull, fly]}
@@ -88,7 +89,7 @@ struct CommandLineTests {
         for expected in [
             "listen: must be host:port", "public_url: must be an http:// or https:// URL", "colour: unknown key",
             "upstream.registry_version: must be one of 2.8, 3.0, 3.1", "token.key: file", "rules[0]:", "rules[1]:",
-            "h2c: applies to a plain listener only",
+            "h2c: applies to a plain listener only", "token.jwks_path: must be a path starting with /",
         ] {
             #expect(result.standardError.contains(expected), "missing \"\(expected)\" in:\n\(result.standardError)")
         }

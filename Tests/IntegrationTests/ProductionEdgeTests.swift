@@ -262,7 +262,7 @@ struct ProductionEdgeTests {
         #expect(statuses.allSatisfy { $0 == "404" }, "some request failed during the rotation: \(statuses)")
     }
 
-    @Test("token.next_key is announced before it signs: /jwks lists both keys and registry-config's bundle trusts both")
+    @Test("token.next_key is announced before it signs: /jwks lists both keys and registry-config's bundle trusts both; token.jwks_path moves /jwks")
     func nextKeyAnnounced() async throws {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules)
         defer { deployment.stop() }
@@ -278,6 +278,17 @@ struct ProductionEdgeTests {
         }
         #expect(keys.count == 2, "\(keys)")
         #expect(keys.allSatisfy { $0["kty"] as? String == "EC" && $0["kid"] is String })
+        // token.jwks_path moves the document (applied by the next reload).
+        let moved = try String(contentsOfFile: deployment.configurationPath, encoding: .utf8)
+            .replacingOccurrences(of: "  next_key: otherkeys/token.key\n", with: "  next_key: otherkeys/token.key\n  jwks_path: /.well-known/jwks.json\n")
+        try Data(moved.utf8).write(to: URL(fileURLWithPath: deployment.configurationPath))
+        var movedStatus = ""
+        for _ in 0..<50 where movedStatus != "200" {
+            try await Task.sleep(for: .milliseconds(100))
+            movedStatus = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/.well-known/jwks.json").standardOutput
+        }
+        #expect(movedStatus == "200")
+        #expect(try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}"], path: "/jwks").standardOutput == "404")
         let out = deployment.directory + "/next-trust"
         _ = try await Command(try portcullisBinary(), ["registry-config", "--config", deployment.configurationPath, "--out", out]).runInBackground().checked()
         let bundle = try String(contentsOfFile: out + "/rootcertbundle.pem", encoding: .utf8)

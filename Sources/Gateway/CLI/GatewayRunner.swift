@@ -53,7 +53,8 @@ enum GatewayRunner {
             proxy: ProxyHandler(state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability),
             readiness: readiness,
             metrics: observability.metrics,
-            jwks: { holder.current.jsonWebKeySet }
+            jwks: { holder.current.jsonWebKeySet },
+            jwksPath: { holder.current.configuration.token.jwksPath }
         )
         var server = HTTPServer(
             host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger, metrics: observability.metrics)

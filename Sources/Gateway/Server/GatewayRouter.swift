@@ -8,6 +8,8 @@ struct GatewayRouter: RequestHandler {
     let metrics: GatewayMetrics
     /// The current JWKS document of Portcullis's keys.
     let jwks: @Sendable () -> [UInt8]
+    /// The path of ``jwks`` (`token.jwks_path`), read per request so a reload moves it.
+    let jwksPath: @Sendable () -> String
     /// The admin listener's router: health, readiness and metrics only.
     var adminOnly = false
 
@@ -23,8 +25,6 @@ struct GatewayRouter: RequestHandler {
             try await tokenEndpoint.handle(request, writer: writer)
         case "/healthz":
             try await writer.respond(status: .ok, body: Array("ok\n".utf8), contentType: "text/plain")
-        case "/jwks":
-            try await writer.respond(status: .ok, body: jwks(), contentType: "application/json")
         case "/metrics":
             try await writer.respond(status: .ok, body: metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         case "/readyz":
@@ -32,6 +32,8 @@ struct GatewayRouter: RequestHandler {
             try await writer.respond(
                 status: ready ? .ok : .serviceUnavailable, body: Array("\(ready ? "ready" : "not ready"): \(reason)\n".utf8),
                 contentType: "text/plain")
+        case jwksPath():
+            try await writer.respond(status: .ok, body: jwks(), contentType: "application/json")
         default:
             if request.path == "/v2" || request.path.hasPrefix("/v2/") {
                 try await proxy.handle(request, writer: writer)
