@@ -232,6 +232,32 @@ struct ProductionEdgeTests {
         #expect(deployment.gateway.terminationStatus == 0)
     }
 
+    @Test("SIGTERM with an upload that outlasts shutdown.grace_period: Portcullis exits once the period is over, the client never sees a success, and the cut is logged as such")
+    func gracePeriodRunsOut() async throws {
+        let deployment = try await Deployment.start(
+            users: ["alice": "alice-secret"], rules: Self.rules, extraConfiguration: "timeouts:\n  request_head: 600\nshutdown:\n  grace_period: 2")
+        defer { deployment.stop() }
+        let upload = try await startLargeUpload(deployment, repository: "alice/cut")
+        defer {
+            upload.release()
+            try? FileManager.default.removeItem(atPath: upload.file)
+        }
+        for _ in 0..<600 where uploadedBytes(deployment, repository: "alice/cut") == 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(upload.process.isRunning, "the upload cannot finish before its gate opens")
+        let signalled = ContinuousClock.now
+        kill(deployment.gateway.pid, SIGTERM)
+        for _ in 0..<300 where deployment.gateway.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let took = ContinuousClock.now - signalled
+        #expect(!deployment.gateway.isRunning)
+        #expect(took < .seconds(12), "Portcullis took \(took) to exit with a 2 s grace period")
+        let status = upload.finish()
+        #expect(!status.hasPrefix("2"), "an upload cut by the shutdown reported \(status)")
+        #expect(deployment.gateway.log.contains("request cut by shutdown"), "\(deployment.gateway.log)")
+        #expect(!deployment.gateway.log.contains("registry unreachable"))
+    }
+
     @Test("key rotation: with the registry trusting both keys, Portcullis switches keys and no request fails, old client tokens included")
     func keyRotation() async throws {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: Self.rules)

@@ -173,6 +173,13 @@ struct ProxyHandler: Sendable {
                 writer.closeConnection = true
                 return
             }
+            if error is CancellationError || Task.isCancelled {
+                // Only a shutdown whose grace period ran out cancels requests in flight.
+                log.outcome = "cut: the shutdown grace period (shutdown.grace_period) ended first"
+                logger.warning("request cut by shutdown", metadata: log.metadata)
+                writer.closeConnection = true
+                return
+            }
             writer.closeConnection = request.hasBody
             if let clientError = error as? HTTPClientError, clientError == .readTimeout {
                 let seconds = configuration.upstreamResponseTimeout
