@@ -248,10 +248,13 @@ struct ProductionEdgeTests {
         #expect(upload.process.isRunning, "the upload cannot finish before its gate opens")
         let signalled = ContinuousClock.now
         kill(deployment.gateway.pid, SIGTERM)
-        for _ in 0..<300 where deployment.gateway.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<900 where deployment.gateway.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         let took = ContinuousClock.now - signalled
+        print("grace period ran out: Portcullis exited \(took) after SIGTERM (grace_period 2 s)")
         #expect(!deployment.gateway.isRunning)
-        #expect(took < .seconds(12), "Portcullis took \(took) to exit with a 2 s grace period")
+        // The upload's body is gated and never ends by itself: any exit is the grace period's doing.
+        // The bound is loose (a loaded CI machine), like terminationGracePeriodSeconds over grace_period.
+        #expect(took < .seconds(30), "Portcullis took \(took) to exit with a 2 s grace period")
         let status = upload.finish()
         #expect(!status.hasPrefix("2"), "an upload cut by the shutdown reported \(status)")
         #expect(deployment.gateway.log.contains("request cut by shutdown"), "\(deployment.gateway.log)")

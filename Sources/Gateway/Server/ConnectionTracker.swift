@@ -44,6 +44,15 @@ final class ConnectionTracker: Sendable {
         }
     }
 
+    /// Closes every connection, busy or not: the shutdown grace period is over.
+    func closeAll() {
+        let all = state.withLock { state -> [any Channel] in
+            state.shuttingDown = true
+            return state.entries.values.map(\.channel)
+        }
+        for channel in all { channel.close(promise: nil) }
+    }
+
     /// Begins a graceful shutdown: idle connections are closed now, busy ones after their response.
     func beginShutdown() {
         let idle = state.withLock { state -> [any Channel] in

@@ -189,15 +189,22 @@ struct HTTPServer: Sendable {
         let tracker = connections
         let onShutdown = onShutdown
         try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await listener.executeThenClose { connections in
-                    for try await connection in connections {
-                        let number = counter.add(1, ordering: .relaxed).newValue
-                        group.addTask {
-                            await self.serve(connection, number: number)
+            // Cancellation means the shutdown grace period is over: requests still in flight are
+            // cut by closing their connections (a request body being streamed to the registry by
+            // the HTTP client would not notice the cancellation of this task).
+            try await withTaskCancellationHandler {
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await listener.executeThenClose { connections in
+                        for try await connection in connections {
+                            let number = counter.add(1, ordering: .relaxed).newValue
+                            group.addTask {
+                                await self.serve(connection, number: number)
+                            }
                         }
                     }
                 }
+            } onCancel: {
+                tracker.closeAll()
             }
         } onGracefulShutdown: {
             // Stop accepting, close idle connections, let busy ones finish their request.
