@@ -137,6 +137,14 @@ struct ProductionEdgeTests {
         }
     }
 
+    /// Waits (at most 30 s) until body bytes of an upload to `repository` have reached the
+    /// registry's upload area: the request is in flight.
+    func waitUntilInFlight(_ deployment: Deployment, repository: String) async throws {
+        for _ in 0..<600 where uploadedBytes(deployment, repository: repository) == 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// The gated uploads below pause their body while the test works, and the second half of a
     /// 1 GiB body can take long on a loaded machine: neither the 60 s stalled-body bound nor the
     /// 30 s shutdown grace period is what these tests are about.
@@ -171,9 +179,7 @@ struct ProductionEdgeTests {
             upload.release()
             try? FileManager.default.removeItem(atPath: upload.file)
         }
-        for _ in 0..<600 where uploadedBytes(deployment, repository: "alice/reload") == 0 {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitUntilInFlight(deployment, repository: "alice/reload")
         #expect(uploadedBytes(deployment, repository: "alice/reload") > 0, "the upload is not in flight")
         let before = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
         #expect(before.standardOutput == "401")
@@ -211,10 +217,7 @@ struct ProductionEdgeTests {
             upload.release()
             try? FileManager.default.removeItem(atPath: upload.file)
         }
-        // Wait until body bytes have reached the registry's upload area: the request is in flight.
-        for _ in 0..<600 where uploadedBytes(deployment, repository: "alice/drain") == 0 {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitUntilInFlight(deployment, repository: "alice/drain")
         #expect(uploadedBytes(deployment, repository: "alice/drain") > 0)
         #expect(upload.process.isRunning, "the upload cannot finish before its gate opens")
         kill(deployment.gateway.pid, SIGTERM)
@@ -242,9 +245,7 @@ struct ProductionEdgeTests {
             upload.release()
             try? FileManager.default.removeItem(atPath: upload.file)
         }
-        for _ in 0..<600 where uploadedBytes(deployment, repository: "alice/cut") == 0 {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitUntilInFlight(deployment, repository: "alice/cut")
         #expect(upload.process.isRunning, "the upload cannot finish before its gate opens")
         let signalled = ContinuousClock.now
         kill(deployment.gateway.pid, SIGTERM)
