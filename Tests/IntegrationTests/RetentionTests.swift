@@ -265,9 +265,12 @@ struct RetentionTests {
         // A second question is answered from the cache; a push through Portcullis invalidates it.
         let again = split(try await deployment.curl(["-w", "\n%{http_code}", "-u", deployment.credentials("alice")], path: path))
         #expect(again.body["tags"] as? [String] == ["foobar", "latest"])
-        let lines = deployment.gateway.log.split(separator: "\n").filter {
-            $0.contains("path=/v2/alice/web/tags/list") && ($0.contains("(from the registry)") || $0.contains("(cached)"))
+        let answeredLines = { (log: String) in
+            log.split(separator: "\n").filter {
+                $0.contains("path=/v2/alice/web/tags/list") && ($0.contains("(from the registry)") || $0.contains("(cached)"))
+            }
         }
+        let lines = answeredLines(await deployment.gateway.log(once: { answeredLines($0).count >= 2 }))
         #expect(lines.count == 2 && lines[0].contains("from the registry") && lines[1].contains("(cached)"), "\(lines)")
 
         let push = try await skopeoCopy(fixture, image: "v5", as: "alice", to: "alice/web:v2").runInBackground()

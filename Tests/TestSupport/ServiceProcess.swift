@@ -63,6 +63,13 @@ public final class ServiceProcess: @unchecked Sendable {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     }
 
+    /// The program's output once `condition` holds for it, or as it is after `timeout`. A request
+    /// line is written after its response went out, so a client may have its answer before the
+    /// line is in the file.
+    public func log(once condition: (String) -> Bool, timeout: Duration = .seconds(10)) async -> String {
+        await text({ self.log }, once: condition, timeout: timeout)
+    }
+
     /// Peak resident memory (VmHWM) of the process, in KiB, from /proc.
     public var peakResidentKiB: Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
@@ -128,6 +135,17 @@ public func waitUntilAnswering(_ url: String, timeout: Duration = .seconds(90), 
         if result.standardOutput != "000" && !result.standardOutput.isEmpty { return }
         if pastDeadline { throw ServiceTimeout(url: url) }
         try await Task.sleep(for: .milliseconds(100))
+    }
+}
+
+/// What `read` returns once `condition` holds for it, or after `timeout`: for a log file that a
+/// service writes to after it answered.
+public func text(_ read: () -> String, once condition: (String) -> Bool, timeout: Duration = .seconds(10)) async -> String {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        let current = read()
+        if condition(current) || ContinuousClock.now >= deadline { return current }
+        try? await Task.sleep(for: .milliseconds(50))
     }
 }
 
