@@ -220,6 +220,11 @@ struct ProxyHandler: Sendable {
             return
         }
 
+        // The registry has made a push or delete by the time it answers 2xx: the tags-of-digest
+        // cache and the audit stream learn of it before the client does, and even when the client
+        // is gone before the answer reaches it.
+        didForward(request, status: Int(response.status.code), state: state)
+        auditChange(request, account: account, status: Int(response.status.code))
         try await writer.writeHead(status: response.status, headers: ForwardingHeaders.clientResponseHeaders(from: response.headers))
         do {
             for try await buffer in response.body {
@@ -233,8 +238,6 @@ struct ProxyHandler: Sendable {
             return
         }
         if request.hasBody && request.body.stream.bodyState != .finished { writer.closeConnection = true }
-        didForward(request, status: Int(response.status.code), state: state)
-        auditChange(request, account: account, status: Int(response.status.code))
         log.status = Int(response.status.code)
         log.bytes = writer.bytesWritten
         log.duration = ContinuousClock.now - started
