@@ -491,43 +491,44 @@ struct ProcessFigures: Sendable, CustomStringConvertible {
 
 /// A program running in the background (curl mostly), killed or waited for.
 final class BackgroundProcess: @unchecked Sendable {
-    private let process: Process
-    private let output: Pipe
+    private let child: ChildProcess
+    private let output: PipeReader
 
     init(_ executable: String, _ arguments: [String]) throws {
         guard let path = which(executable) else { throw HarnessError("\(executable) is not installed") }
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let pipe = try ChildProcess.pipe()
+        defer { close(pipe.write) }
+        do {
+            child = try ChildProcess(path, arguments, environment: ProcessInfo.processInfo.environment, standardOutput: pipe.write)
+        } catch {
+            close(pipe.read)
+            throw error
+        }
+        output = PipeReader(FileHandle(fileDescriptor: pipe.read, closeOnDealloc: false))
     }
 
     static func curl(_ arguments: [String]) throws -> BackgroundProcess { try BackgroundProcess("curl", arguments) }
 
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool { child.isRunning }
 
     /// Whether it ended on its own with status 0 (before anyone killed it).
-    var completed: Bool { !process.isRunning && process.terminationReason == .exit && process.terminationStatus == 0 }
+    var completed: Bool { child.termination == .exited(0) }
 
     /// SIGKILL: the kernel closes its sockets as they stand.
     func kill() {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        child.signal(SIGKILL)
+        child.waitUntilExit()
     }
 
     /// Waits for the end (SIGKILL after `timeout`); returns the exit status (the signal number
     /// when killed) and standard output.
     func wait(timeout: Duration = .seconds(120)) async -> (status: Int32, output: String) {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        while child.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        child.signal(SIGKILL)
+        let termination = await child.exited()
+        let data = await output.contents()
+        return (termination.status, String(decoding: data, as: UTF8.self))
     }
 }
 

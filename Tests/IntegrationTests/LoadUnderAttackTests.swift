@@ -31,7 +31,7 @@ struct LoadUnderAttackTests {
         let layer = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })
         let layout = FileManager.default.temporaryDirectory.appendingPathComponent("load-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: layout) }
-        let image = try OCIImageLayout.write(to: layout, tag: "v1", layers: [["layer.bin": layer]], label: "load")
+        _ = try OCIImageLayout.write(to: layout, tag: "v1", layers: [["layer.bin": layer]], label: "load")
         let push = try await deployment.skopeo([
             "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"),
             "oci:\(layout):v1", "docker://\(deployment.host)/alice/load:v1",

@@ -111,21 +111,21 @@ struct ProductionEdgeTests {
     /// stops after its first half until ``release()`` is called, so the upload is provably in
     /// flight while the test acts, whatever the machine's speed.
     struct LargeUpload {
-        let process: Process
-        let output: Pipe
+        let process: ChildProcess
+        let output: PipeReader
         let file: String
         let gate: String
 
         /// Lets the second half of the body go.
         func release() {
-            FileManager.default.createFile(atPath: gate, contents: nil)
+            _ = FileManager.default.createFile(atPath: gate, contents: nil)
         }
 
         /// Waits for curl and returns the HTTP status it saw.
-        func finish() -> String {
+        func finish() async -> String {
             release()
-            process.waitUntilExit()
-            return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            await process.exited()
+            return String(decoding: await output.contents(), as: UTF8.self)
         }
     }
 
@@ -155,21 +155,18 @@ struct ProductionEdgeTests {
     func startLargeUpload(_ deployment: Deployment, repository: String) async throws -> LargeUpload {
         let file = deployment.directory + "/large-\(UUID().uuidString.prefix(6))"
         let gate = file + ".go"
-        _ = try Command("sh", ["-c", "head -c 1073741824 /dev/urandom > '\(file)'"], timeout: .seconds(120)).run().checked()
-        let digest = "sha256:" + String(try Command("sha256sum", [file], timeout: .seconds(120)).run().checked().standardOutput.prefix(64))
+        _ = try await Command("sh", ["-c", "head -c 1073741824 /dev/urandom > '\(file)'"], timeout: .seconds(120)).runInBackground().checked()
+        let digest = "sha256:" + String(try await Command("sha256sum", [file], timeout: .seconds(120)).runInBackground().checked().standardOutput.prefix(64))
         let start = try await deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/blobs/uploads/")
         let locationLine = start.standardOutput.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") }
         let location = String(locationLine?.dropFirst("location:".count) ?? "").trimmingCharacters(in: .whitespaces)
         let half = 536_870_912
         let feeder = "{ head -c \(half) '\(file)'; while [ ! -e '\(gate)' ]; do sleep 0.05; done; tail -c +\(half + 1) '\(file)'; }"
         let upload = "curl -s -o /dev/null -w '%{http_code}' -u '\(deployment.credentials("alice"))' -H 'Content-Type: application/octet-stream' -T - '\(location)&digest=\(digest)'"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "\(feeder) | \(upload)"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        return LargeUpload(process: process, output: output, file: file, gate: gate)
+        let pipe = try ChildProcess.pipe()
+        defer { close(pipe.write) }
+        let process = try ChildProcess("/bin/sh", ["-c", "\(feeder) | \(upload)"], environment: ProcessInfo.processInfo.environment, standardOutput: pipe.write)
+        return LargeUpload(process: process, output: PipeReader(FileHandle(fileDescriptor: pipe.read, closeOnDealloc: false)), file: file, gate: gate)
     }
 
     @Test("a new rule applies without restart while a 1 GiB upload is in flight, a broken change is refused and logged, and the upload completes")
@@ -206,7 +203,7 @@ struct ProductionEdgeTests {
         let stillAllowed = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("bob")], path: "/v2/alice/reload/tags/list")
         #expect(stillAllowed.standardOutput == "404", "the previous configuration must stay in force")
 
-        let status = upload.finish()
+        let status = await upload.finish()
         #expect(status == "201", "the upload did not complete: \(status)")
     }
 
@@ -230,7 +227,7 @@ struct ProductionEdgeTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(readiness != "200", "still ready while draining")
-        let status = upload.finish()
+        let status = await upload.finish()
         #expect(status == "201", "the upload did not complete: \(status)")
         for _ in 0..<100 where deployment.gateway.isRunning { try await Task.sleep(for: .milliseconds(100)) }
         #expect(!deployment.gateway.isRunning)
@@ -258,7 +255,7 @@ struct ProductionEdgeTests {
         // The upload's body is gated and never ends by itself: any exit is the grace period's doing.
         // The bound is loose (a loaded CI machine), like terminationGracePeriodSeconds over grace_period.
         #expect(took < .seconds(30), "Portcullis took \(took) to exit with a 2 s grace period")
-        let status = upload.finish()
+        let status = await upload.finish()
         #expect(!status.hasPrefix("2"), "an upload cut by the shutdown reported \(status)")
         #expect(deployment.gateway.log.contains("request cut by shutdown"), "\(deployment.gateway.log)")
         #expect(!deployment.gateway.log.contains("registry unreachable"))
@@ -358,7 +355,7 @@ struct ProductionEdgeTests {
         #expect(lines.first?.hasPrefix("HTTP/1.1 401") == true, "\(lines)")
         #expect(lines.dropFirst().first?.hasPrefix("HTTP/1.1 401") == true, "\(lines)")
         #expect(lines.last == "closed", "a connection without a PROXY header must be closed: \(lines)")
-        let audit = deployment.auditLog
+        let audit = await text({ deployment.auditLog }, once: { $0.contains(#""peer":"203.0.113.7""#) && $0.contains(#""peer":"198.51.100.9""#) })
         #expect(audit.contains(#""peer":"203.0.113.7""#), "\(audit)")
         #expect(audit.contains(#""peer":"198.51.100.9""#), "\(audit)")
         #expect(!audit.contains("6.6.6.6"), "a spoofed X-Forwarded-For reached the audit log")
@@ -374,7 +371,10 @@ struct ProductionEdgeTests {
         _ = try await deployment.curl(wrong + ["-H", "Forwarded: for=203.0.113.21;proto=https"], path: "/token?service=portcullis")
         // From 127.0.0.2, a peer that is not a proxy (loopback answers on all of 127/8).
         _ = try await deployment.curl(wrong + ["--interface", "127.0.0.2", "-H", "X-Forwarded-For: 203.0.113.66"], path: "/token?service=portcullis")
-        let peers = deployment.auditLog.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["peer"] as? String }
+        let auditedPeers = { (audit: String) in
+            audit.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["peer"] as? String }
+        }
+        let peers = auditedPeers(await text({ deployment.auditLog }, once: { auditedPeers($0).count >= 3 }))
         #expect(peers == ["203.0.113.20", "203.0.113.21", "127.0.0.2"], "\(peers)")
     }
 

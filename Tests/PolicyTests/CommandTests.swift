@@ -78,6 +78,45 @@ struct CommandTests {
         #expect(result.standardOutput == "hi\n")
     }
 
+    @Test("a program gets only standard input, output and error, with default signal actions and no blocked signal")
+    func childStartsClean() throws {
+        let descriptors = try Command("ls", ["/proc/self/fd"]).run().checked().standardOutput.split(separator: "\n")
+        // 0-2, and the directory ls itself opened to list.
+        #expect(Set(descriptors).isSubset(of: ["0", "1", "2", "3"]), "\(descriptors)")
+        // Bit n-1 stands for signal n; signals 32 and up are the C library's own.
+        let status = try Command("grep", ["-E", "^Sig(Blk|Ign):", "/proc/self/status"]).run().checked().standardOutput
+        let masks = status.split(separator: "\n").compactMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) }
+        #expect(masks.count == 2 && masks.allSatisfy { $0 & 0x7fff_ffff == 0 }, "\(status)")
+    }
+
+    @Test("sixty programs run at once all end and each keeps its own output")
+    func manyAtOnce() async throws {
+        let results = try await withThrowingTaskGroup(of: (Int, CommandResult).self) { group in
+            for index in 0..<60 {
+                group.addTask { (index, try await Command("sh", ["-c", "echo \(index)"]).runInBackground()) }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        #expect(results.count == 60)
+        #expect(results.allSatisfy { $0.value.standardOutput == "\($0.key)\n" && $0.value.succeeded })
+    }
+
+    @Test("a service started while a command runs does not hold the command's pipes: the command ends with its program")
+    func serviceDoesNotInheritPipes() async throws {
+        let command = Task { try await Command("sh", ["-c", "sleep 1; echo done"]).runInBackground() }
+        try await Task.sleep(for: .milliseconds(200))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-command-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let service = try ServiceProcess("/bin/sleep", ["60"], logPath: directory + "/sleep.log")
+        defer { service.stop() }
+        let result = try await command.value
+        #expect(result.standardOutput == "done\n")
+        #expect(service.isRunning, "the service outlived the command: the command's end was not waiting for it")
+        service.stop()
+        #expect(!service.isRunning && service.terminationStatus == SIGTERM, "SIGTERM stops a service: \(service.terminationStatus)")
+    }
+
     @Test("which finds executables on PATH and nothing else")
     func whichFindsExecutables() {
         let sh = which("sh")

@@ -108,34 +108,29 @@ public struct Command: Sendable, CustomStringConvertible {
             path = found
         }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = environment
-        if let currentDirectory {
-            process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory)
-        }
-        let input = Pipe()
-        let output = Pipe()
-        let error = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = error
-
+        let input = try ChildProcess.pipe()
+        let output = try ChildProcess.pipe()
+        let errors = try ChildProcess.pipe()
         let started = ContinuousClock.now
+        let child: ChildProcess
         do {
-            try process.run()
+            child = try ChildProcess(
+                path, arguments, environment: environment, currentDirectory: currentDirectory,
+                standardInput: input.read, standardOutput: output.write, standardError: errors.write)
         } catch {
+            for descriptor in [input.read, input.write, output.read, output.write, errors.read, errors.write] { close(descriptor) }
             throw CommandError.launchFailed(description, reason: "\(error)")
         }
+        // The child's ends are its own now: the readers see the end of output when it exits.
+        for descriptor in [input.read, output.write, errors.write] { close(descriptor) }
 
         // Feed and drain the pipes on their own threads so that neither side can block the other.
-        let outputReader = PipeReader(output.fileHandleForReading)
-        let errorReader = PipeReader(error.fileHandleForReading)
-        let writer = PipeWriter(input.fileHandleForWriting, data: standardInput ?? Data())
-        let watchdog = Watchdog(process: ProcessBox(process), timeout: timeout)
+        let outputReader = PipeReader(FileHandle(fileDescriptor: output.read, closeOnDealloc: false))
+        let errorReader = PipeReader(FileHandle(fileDescriptor: errors.read, closeOnDealloc: false))
+        let writer = PipeWriter(FileHandle(fileDescriptor: input.write, closeOnDealloc: false), data: standardInput ?? Data())
+        let watchdog = Watchdog(child: child, timeout: timeout)
 
-        process.waitUntilExit()
+        let termination = child.waitUntilExit()
         watchdog.cancel()
         writer.wait()
         let standardOutput = outputReader.wait()
@@ -143,9 +138,9 @@ public struct Command: Sendable, CustomStringConvertible {
 
         return CommandResult(
             command: description,
-            status: process.terminationStatus,
-            exitedBySignal: process.terminationReason == .uncaughtSignal,
-            timedOut: watchdog.fired && process.terminationReason == .uncaughtSignal,
+            status: termination.status,
+            exitedBySignal: termination.bySignal,
+            timedOut: watchdog.fired && termination.bySignal,
             standardOutputData: standardOutput,
             standardErrorData: standardError,
             duration: ContinuousClock.now - started
@@ -280,34 +275,6 @@ public func which(_ name: String, searchPath: String?) -> String? {
 
 // MARK: - Plumbing
 
-/// `Process` is not `Sendable`; the watchdog only ever asks it whether it runs and stops it,
-/// both of which `Process` allows from any thread.
-private final class ProcessBox: @unchecked Sendable {
-    let process: Process
-    init(_ process: Process) { self.process = process }
-}
-
-/// Reads a pipe to its end on a thread of its own.
-private final class PipeReader: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var data = Data()
-
-    init(_ handle: FileHandle) {
-        Thread.detachNewThread { [self] in
-            let bytes = handle.readDataToEndOfFile()
-            try? handle.close()
-            data = bytes
-            done.signal()
-        }
-    }
-
-    /// Waits for the end of the stream; the semaphore orders the write to `data` before this read.
-    func wait() -> Data {
-        done.wait()
-        return data
-    }
-}
-
 /// Writes bytes into a pipe and closes it, on a thread of its own.
 private final class PipeWriter: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
@@ -331,15 +298,13 @@ private final class Watchdog: @unchecked Sendable {
     private var cancelled = false
     private var didFire = false
 
-    init(process: ProcessBox, timeout: Duration?) {
+    init(child: ChildProcess, timeout: Duration?) {
         guard let timeout else { return }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [self] in
-            guard process.process.isRunning, fire() else { return }
-            process.process.terminate()
-            DispatchQueue.global().asyncAfter(deadline: .now() + 1) {
-                if process.process.isRunning { kill(process.process.processIdentifier, SIGKILL) }
-            }
+            guard child.isRunning, fire() else { return }
+            child.signal(SIGTERM)
+            DispatchQueue.global().asyncAfter(deadline: .now() + 1) { child.signal(SIGKILL) }
         }
     }
 

@@ -9,54 +9,43 @@ import Glibc
 /// file. It is stopped by PID with SIGTERM, and every one still running when the test process
 /// exits is stopped then too.
 public final class ServiceProcess: @unchecked Sendable {
-    // `process` is only touched under `lock`.
-    private let process: Process
-    private let lock = NSLock()
+    private let child: ChildProcess
+    private let stopping = NSLock()
     /// The program's combined standard output and error.
     public let logPath: String
     /// The process id.
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { child.pid }
 
     /// Starts `executable` with `arguments`, writing its output to `logPath`.
     public init(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        handle.seekToEndOfFile()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
+        let log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+        guard log >= 0 else { throw HarnessError("cannot open \(logPath): \(String(cString: strerror(errno)))") }
+        defer { close(log) }
         var environment = environment
         for (key, value) in ProcessInfo.processInfo.environment where environment[key] == nil {
             environment[key] = value
         }
-        process.environment = environment
-        try process.run()
-        self.process = process
+        child = try ChildProcess(executable, arguments, environment: environment, standardOutput: log, standardError: log)
         self.logPath = logPath
-        RunningServices.shared.add(process.processIdentifier)
+        RunningServices.shared.add(child.pid)
     }
 
     /// Whether the program is still running.
-    public var isRunning: Bool { lock.withLock { process.isRunning } }
+    public var isRunning: Bool { child.isRunning }
 
     /// Sends SIGTERM and waits for the program to exit (SIGKILL after `grace`).
     public func stop(grace: Duration = .seconds(10)) {
-        lock.withLock {
-            guard process.isRunning else { return }
-            kill(process.processIdentifier, SIGTERM)
-            let deadline = ContinuousClock.now + grace
-            while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+        stopping.withLock {
+            guard child.isRunning else { return }
+            child.signal(SIGTERM)
+            if child.waitUntilExit(timeout: grace) == nil { child.signal(SIGKILL) }
+            child.waitUntilExit()
         }
-        RunningServices.shared.remove(process.processIdentifier)
+        RunningServices.shared.remove(child.pid)
     }
 
-    /// The exit status once stopped.
-    public var terminationStatus: Int32 { lock.withLock { process.terminationStatus } }
+    /// The exit status once stopped (the signal number if a signal ended it); -1 while it runs.
+    public var terminationStatus: Int32 { child.termination?.status ?? -1 }
 
     /// Everything the program has printed so far.
     public var log: String {
