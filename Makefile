@@ -11,11 +11,12 @@ build:
 
 # Unit tests (Policy) and integration tests (real docker-registry 2.8.2 + skopeo + curl).
 # The load test (a credential flood during 256 pulls) runs on its own afterwards, so that it does
-# not starve the timing-bound tests of CPU. Then a 10-second libFuzzer smoke run of every harness (scripts/fuzz, a separate sanitized build in .build-fuzz).
+# not starve the timing-bound tests of CPU. Each run has a deadline (scripts/test-with-deadline:
+# 20 and 10 minutes; they take about 2 and 0.5), so a hung test fails naming itself. Then a 10-second libFuzzer smoke run of every harness (scripts/fuzz, a separate sanitized build in .build-fuzz).
 test: setup check-deploy
 	$(SWIFT) build --build-tests
-	PORTCULLIS_BIN="$$($(SWIFT) build --show-bin-path)/portcullis" $(SWIFT) test --skip-build --skip LoadUnderAttackTests
-	PORTCULLIS_BIN="$$($(SWIFT) build --show-bin-path)/portcullis" $(SWIFT) test --skip-build --filter LoadUnderAttackTests
+	PORTCULLIS_BIN="$$($(SWIFT) build --show-bin-path)/portcullis" SWIFT="$(SWIFT)" bash scripts/test-with-deadline 1200 --skip-build --skip LoadUnderAttackTests
+	PORTCULLIS_BIN="$$($(SWIFT) build --show-bin-path)/portcullis" SWIFT="$(SWIFT)" bash scripts/test-with-deadline 600 --skip-build --filter LoadUnderAttackTests
 	SWIFT="$(SWIFT)" bash scripts/fuzz 10
 
 demo: setup
