@@ -113,7 +113,7 @@ package enum ConfigurationLoader {
                 let top = mapping(
                     root, "", allowed: [
                         "listen", "admin_listen", "public_url", "tls", "h2c", "listen_proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
-                        "throttling", "shutdown", "timeouts", "rules", "log",
+                        "throttling", "shutdown", "timeouts", "rules", "log", "retention",
                     ])
             else { return nil }
 
@@ -320,10 +320,7 @@ package enum ConfigurationLoader {
                     if ["stdout", "stderr", "off"].contains(text) {
                         audit = text
                     } else {
-                        let resolved = text.hasPrefix("/") ? text : URL(fileURLWithPath: base).appendingPathComponent(text).path
-                        let directory = URL(fileURLWithPath: resolved).deletingLastPathComponent().path
-                        if !FileManager.default.fileExists(atPath: directory) { problem("log.audit", "directory \(directory) does not exist") }
-                        audit = resolved
+                        audit = fileToWrite(text, "log.audit")
                     }
                 }
                 if let text = string(section["level"], "log.level") {
@@ -335,14 +332,32 @@ package enum ConfigurationLoader {
                 }
             }
 
+            var pushTimes: String?
+            if let section = mapping(top["retention"], "retention", allowed: ["push_times"]),
+                let text = string(section["push_times"], "retention.push_times")
+            {
+                pushTimes = fileToWrite(text, "retention.push_times")
+            }
+
             guard let listen, let publicURL, let upstream, let token else { return nil }
-            return GatewayConfiguration(
+            var configuration = GatewayConfiguration(
                 listen: listen, adminListen: adminListen, publicURL: publicURL, tls: tls, proxyProtocol: proxyProtocol, h2c: h2c, trustedProxies: trustedProxies,
                 upstream: upstream, token: token, htpasswd: htpasswd, robots: robots,
                 throttling: throttling,
                 issuers: issuers, readinessInterval: readinessInterval, shutdownGracePeriod: shutdownGracePeriod,
                 requestHeadTimeout: requestHeadTimeout, responseStallTimeout: responseStallTimeout, upstreamResponseTimeout: upstreamResponseTimeout, rules: rules, ruleSources: ruleSources, logLevel: level, logFormat: format, auditDestination: audit,
                 sourcePath: path)
+            configuration.pushTimesPath = pushTimes
+            return configuration
+        }
+
+        /// `text` resolved against the configuration's directory, as a file Portcullis will create
+        /// or append to: its directory must exist.
+        mutating func fileToWrite(_ text: String, _ keyPath: String) -> String {
+            let resolved = text.hasPrefix("/") ? text : URL(fileURLWithPath: base).appendingPathComponent(text).path
+            let directory = URL(fileURLWithPath: resolved).deletingLastPathComponent().path
+            if !FileManager.default.fileExists(atPath: directory) { problem(keyPath, "directory \(directory) does not exist") }
+            return resolved
         }
 
         mutating func stringList(_ node: Node?, _ keyPath: String) -> [String]? {

@@ -137,6 +137,9 @@ package struct GatewayConfiguration: Sendable {
     package var logFormat: String = "logfmt"
     /// Audit destination: `stdout`, `stderr`, `off`, or a file path.
     package var auditDestination: String = "stdout"
+    /// Where Portcullis records each manifest push it forwarded (`retention.push_times`), the
+    /// push time `portcullis prune` falls back to; `nil`: not recorded.
+    package var pushTimesPath: String?
     /// The file the configuration was read from.
     package var sourcePath: String
 

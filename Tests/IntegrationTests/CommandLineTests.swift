@@ -83,6 +83,7 @@ struct CommandLineTests {
             rules:
               - {account: admin, name: "/[unclosed/", actions: ["*"]}
               - {account: admin, name: "**", actions: [pull, fly]}
+            retention: {push_times: no-such-directory/push-times.log, keep: forever}
             """, name: "bad.yaml")
         let result = try Command(try portcullisBinary(), ["check-config", "--config", path]).run()
         #expect(result.status == 1)
@@ -90,6 +91,7 @@ struct CommandLineTests {
             "listen: must be host:port", "public_url: must be an http:// or https:// URL", "colour: unknown key",
             "upstream.registry_version: must be one of 2.8, 3.0, 3.1", "token.key: file", "rules[0]:", "rules[1]:",
             "h2c: applies to a plain listener only", "token.jwks_path: must be a path starting with /",
+            "retention.push_times: directory", "retention.keep: unknown key",
         ] {
             #expect(result.standardError.contains(expected), "missing \"\(expected)\" in:\n\(result.standardError)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Policy
 import Testing
 import TestSupport
 
@@ -24,7 +25,7 @@ struct RetentionTests {
     }
 
     static let setup = Task { () throws -> Fixture in
-        let deployment = try await Deployment.start(users: users, rules: rules)
+        let deployment = try await Deployment.start(users: users, rules: rules, extraConfiguration: "retention:\n  push_times: push-times.log")
         let binary = try portcullisBinary()
         let created = try Command(binary, ["robot", "create", "portcullis-prune", "--config", deployment.configurationPath, "--expires", "1d"])
             .run().checked()
@@ -162,6 +163,53 @@ struct RetentionTests {
         #expect(run.succeeded, "\(run)")
         await #expect(try tags(fixture, "prune/age") == versions(8...12))
         #expect(try auditLines(run).count == 7)
+    }
+
+    @Test("an image without a creation time is timed by the push Portcullis recorded in retention.push_times; without the record --older-than never selects it")
+    func pushTimeFallback() async throws {
+        let fixture = try await Self.setup.value
+        let deployment = fixture.deployment
+        var digests: [String: String] = [:]
+        for tag in ["old", "new"] {
+            let layout = FileManager.default.temporaryDirectory.appendingPathComponent("oci-untimed-\(tag)-\(UUID().uuidString.prefix(8))").path
+            defer { try? FileManager.default.removeItem(atPath: layout) }
+            let image = try OCIImageLayout.write(to: layout, tag: tag, layers: [["own.txt": Data("untimed \(tag)\n".utf8)]], label: "untimed-\(tag)")
+            digests[tag] = image.manifestDigest
+            let push = try await Command("skopeo", [
+                "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"),
+                "oci:\(layout):\(tag)", "docker://\(deployment.host)/prune/untimed:\(tag)",
+            ], timeout: .seconds(120)).runInBackground()
+            #expect(push.succeeded, "\(push)")
+        }
+
+        // One line per accepted manifest push, with the registry's digest.
+        let recordPath = deployment.directory + "/push-times.log"
+        let recorded = try String(contentsOfFile: recordPath, encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]
+        }.filter { $0["repository"] == "prune/untimed" }
+        #expect(recorded.map { $0["reference"] } == ["old", "new"], "\(recorded)")
+        #expect(recorded.map { $0["digest"] } == [digests["old"], digests["new"]], "\(recorded)")
+        #expect(recorded.allSatisfy { $0["time"].flatMap(RFC3339Timestamp.parse) != nil }, "\(recorded)")
+
+        // Without the record both times are unknown, and --older-than never selects an unknown time.
+        try await Task.sleep(for: .milliseconds(1500))
+        let criteria = ["--repository", "prune/untimed", "--keep-last", "1", "--older-than", "1s"]
+        let record = try Data(contentsOf: URL(fileURLWithPath: recordPath))
+        try Data().write(to: URL(fileURLWithPath: recordPath))
+        let blind = try await prune(fixture, criteria)
+        try record.write(to: URL(fileURLWithPath: recordPath))
+        #expect(blind.succeeded && blind.standardOutput.contains("delete 0 manifests"), "\(blind)")
+        #expect(blind.standardOutput.contains("created unknown"), "\(blind)")
+
+        // With it, the earlier push is older than 1 s and not the newest: it goes, and the plan and
+        // the audit line say its time is a push time.
+        let run = try await prune(fixture, criteria + ["--yes"])
+        #expect(run.succeeded, "\(run)")
+        #expect(run.standardOutput.contains("delete \(digests["old"]!)  pushed 20"), "\(run)")
+        let audits = try auditLines(run)
+        #expect(audits.count == 1 && audits.first?["digest"] as? String == digests["old"], "\(run)")
+        #expect(audits.first?["pushed"] is String && audits.first?["created"] == nil, "\(run)")
+        await #expect(try tags(fixture, "prune/untimed") == ["new"])
     }
 
     @Test("--tag-pattern 'v1*' --keep-last 1 deletes only matching tags beyond the newest")

@@ -50,7 +50,9 @@ enum GatewayRunner {
         let readiness = Readiness()
         let router = GatewayRouter(
             tokenEndpoint: TokenEndpoint(state: holder, authenticator: authenticator, logger: logger, observability: observability),
-            proxy: ProxyHandler(state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability),
+            proxy: ProxyHandler(
+                state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability,
+                pushTimes: PushTimeRecorder(logger: logger)),
             readiness: readiness,
             metrics: observability.metrics,
             jwks: { holder.current.jsonWebKeySet },

@@ -14,8 +14,8 @@ struct PruneCommand: AsyncParsableCommand {
             Tags matching --tag-pattern (default: every tag) and no --exclude are candidates; they are grouped \
             into images by manifest digest. An image is deleted when it is not among the --keep-last newest \
             candidate images and was created more than --older-than ago (both when both are given). A digest \
-            that a kept tag points to is never deleted. Creation time is the image config's `created`; an image \
-            without one counts as new. The run acts as --robot, which must exist in users.robots and be granted \
+            that a kept tag points to is never deleted. Creation time is the image config's `created`, else the \
+            push time Portcullis recorded in retention.push_times; an image with neither counts as new. The run acts as --robot, which must exist in users.robots and be granted \
             pull and delete on every matching repository by the rules. Each deletion prints one JSON audit line.
             """)
 
@@ -133,6 +133,10 @@ struct PruneCommand: AsyncParsableCommand {
         }
 
         let inspector = ImageInspector(api: api)
+        // Push times Portcullis recorded (retention.push_times), for images without a creation time.
+        let pushTimes = state.configuration.pushTimesPath
+            .flatMap { FileManager.default.contents(atPath: $0) }
+            .map { PushRecord.latestPushTimes(in: String(decoding: $0, as: UTF8.self)) } ?? [:]
         var succeeded = true
         var planned = 0
         for name in repositories {
@@ -157,14 +161,17 @@ struct PruneCommand: AsyncParsableCommand {
                 }
                 return facts
             }
+            let pushed = pushTimes[name.value] ?? [:]
             let tags = digests.map { tag, digest in
-                TaggedManifest(tag: tag, digest: digest, created: facts[digest]?.created, references: facts[digest]?.references ?? [])
+                TaggedManifest(
+                    tag: tag, digest: digest, created: facts[digest]?.created ?? pushed[digest], references: facts[digest]?.references ?? [])
             }
+            let timedByPush = Set(digests.values.filter { facts[$0]?.created == nil && pushed[$0] != nil })
             let plan = RetentionPlan(tags: tags, criteria: criteria, now: Date().timeIntervalSince1970)
-            report(plan, repository: name)
+            report(plan, repository: name, timedByPush: timedByPush)
             planned += plan.deletions.count
             if yes, !plan.deletions.isEmpty {
-                succeeded = try await carryOut(plan, repository: name, api: api, logger: logger) && succeeded
+                succeeded = try await carryOut(plan, repository: name, timedByPush: timedByPush, api: api, logger: logger) && succeeded
             }
         }
         if !yes {
@@ -181,21 +188,27 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     /// Prints the plan: one line per deleted manifest and one per kept tag.
-    private func report(_ plan: RetentionPlan, repository name: RepositoryName) {
+    /// `timedByPush`: digests whose time is the recorded push time, said so on their lines.
+    private func report(_ plan: RetentionPlan, repository name: RepositoryName, timedByPush: Set<String>) {
         func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
+        func time(_ digest: String, _ seconds: Double?) -> String {
+            timedByPush.contains(digest) ? "pushed \(Self.format(seconds))" : "created \(Self.format(seconds))"
+        }
         print(
             "\(name): \(count(plan.decisions.count, "tag")); delete \(count(plan.deletions.count, "manifest")) (\(count(plan.deletedTags.count, "tag"))), keep \(count(plan.keptTags.count, "tag"))")
         for deletion in plan.deletions {
-            print("  delete \(deletion.digest)  created \(Self.format(deletion.created))  tags \(deletion.tags.joined(separator: " "))")
+            print("  delete \(deletion.digest)  \(time(deletion.digest, deletion.created))  tags \(deletion.tags.joined(separator: " "))")
         }
         for decision in plan.decisions {
             guard let reason = decision.keptBecause else { continue }
-            print("  keep   \(decision.manifest.tag)  \(decision.manifest.digest)  created \(Self.format(decision.manifest.created))  (\(reason))")
+            print("  keep   \(decision.manifest.tag)  \(decision.manifest.digest)  \(time(decision.manifest.digest, decision.manifest.created))  (\(reason))")
         }
     }
 
     /// Deletes the planned manifests, re-checking first that no other tag moved onto them.
-    private func carryOut(_ plan: RetentionPlan, repository name: RepositoryName, api: RegistryAPI, logger: Logger) async throws -> Bool {
+    private func carryOut(
+        _ plan: RetentionPlan, repository name: RepositoryName, timedByPush: Set<String>, api: RegistryAPI, logger: Logger
+    ) async throws -> Bool {
         var succeeded = true
         let current = try await api.tagDigests(of: name)
         for deletion in plan.deletions {
@@ -219,7 +232,9 @@ struct PruneCommand: AsyncParsableCommand {
             }
             let record = PruneAuditRecord(
                 time: Self.format(Date().timeIntervalSince1970), robot: robot, registry: api.baseURL, repository: name.value,
-                digest: deletion.digest, tags: deletion.tags, created: deletion.created.map(Self.format), criteria: criteriaDescription)
+                digest: deletion.digest, tags: deletion.tags,
+                created: timedByPush.contains(deletion.digest) ? nil : deletion.created.map(Self.format),
+                pushed: timedByPush.contains(deletion.digest) ? deletion.created.map(Self.format) : nil, criteria: criteriaDescription)
             print(record.jsonLine)
             Logger(label: GatewayRunner.auditLabel).info("prune.delete", metadata: record.auditMetadata)
             logger.notice(

@@ -31,11 +31,20 @@ extension ProxyHandler {
 
     /// Called after the registry answered a forwarded request with `status`: a manifest pushed or
     /// deleted through Portcullis changes its repository's tags, so their cached digests go.
-    func didForward(_ request: IncomingRequest, status: Int, state: GatewayState) {
+    func didForward(_ request: IncomingRequest, status: Int, headers: HTTPHeaders, state: GatewayState) {
         guard (200..<300).contains(status), request.head.method == .PUT || request.head.method == .DELETE,
-            let route = try? Route(path: request.path), case .manifest = route.endpoint, let repository = route.repository
+            let route = try? Route(path: request.path), case .manifest(let reference) = route.endpoint, let repository = route.repository
         else { return }
         localEndpoints.tagDigests.invalidate(repository.value)
+        // The registry names the digest of what it stored; a push by digest names it in its path.
+        if request.head.method == .PUT, let path = state.configuration.pushTimesPath,
+            let digest = headers.first(name: "docker-content-digest") ?? (Self.isDigest(reference) ? reference : nil)
+        {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            let time = formatter.string(from: Date())
+            pushTimes.record(PushRecord(repository: repository.value, digest: digest, reference: reference, time: time), to: path)
+        }
     }
 
     /// Whether `text` is a digest as distribution's grammar writes it (`algorithm:encoded`).

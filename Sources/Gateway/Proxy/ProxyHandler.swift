@@ -16,6 +16,8 @@ struct ProxyHandler: Sendable {
     let client: HTTPClient
     let logger: Logger
     let observability: Observability
+    /// Where accepted manifest pushes are recorded, when `retention.push_times` names a file.
+    let pushTimes: PushTimeRecorder
     /// State of the endpoints Portcullis answers itself.
     let localEndpoints = LocalEndpoints()
 
@@ -223,7 +225,7 @@ struct ProxyHandler: Sendable {
         // The registry has made a push or delete by the time it answers 2xx: the tags-of-digest
         // cache and the audit stream learn of it before the client does, and even when the client
         // is gone before the answer reaches it.
-        didForward(request, status: Int(response.status.code), state: state)
+        didForward(request, status: Int(response.status.code), headers: response.headers, state: state)
         auditChange(request, account: account, status: Int(response.status.code))
         try await writer.writeHead(status: response.status, headers: ForwardingHeaders.clientResponseHeaders(from: response.headers))
         do {

@@ -7,8 +7,9 @@ import Policy
 /// from the manifest's `org.opencontainers.image.created` annotation; for an index or manifest
 /// list it is the index's own annotation, else the newest `created` of the images it lists;
 /// for a schema 1 manifest it is the newest `created` of its history. Registry 2.8 records no
-/// push time that its API exposes (no `Last-Modified` on manifests), so when none of these is
-/// present the time is unknown, and a prune treats that image as newer than every cutoff.
+/// push time that its API exposes (no `Last-Modified` on manifests): when none of these is
+/// present the time is unknown here, and the prune falls back to the push time Portcullis
+/// recorded (``PushRecord``), if any.
 struct ImageInspector: Sendable {
     /// What a manifest says about its image.
     struct Facts: Sendable {

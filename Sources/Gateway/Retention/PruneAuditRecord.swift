@@ -19,6 +19,9 @@ struct PruneAuditRecord: Encodable, Sendable {
     var tags: [String]
     /// The image's creation time (RFC 3339), if known.
     var created: String?
+    /// For an image without a creation time, when it was pushed through Portcullis (RFC 3339,
+    /// from `retention.push_times`), if recorded.
+    var pushed: String?
     /// The criteria of the run, as given on the command line.
     var criteria: String
 
@@ -29,6 +32,7 @@ struct PruneAuditRecord: Encodable, Sendable {
             "digest": "\(digest)", "tags": "\(tags.joined(separator: ","))", "criteria": "\(criteria)",
         ]
         if let created { metadata["created"] = "\(created)" }
+        if let pushed { metadata["pushed"] = "\(pushed)" }
         return metadata
     }
 
