@@ -29,8 +29,9 @@ extension ProxyHandler {
         return true
     }
 
-    /// Called after the registry answered a forwarded request with `status`: a manifest pushed or
-    /// deleted through Portcullis changes its repository's tags, so their cached digests go.
+    /// Called once the registry answered a forwarded request with `status`, before the client
+    /// has the answer: a manifest pushed or deleted through Portcullis changes its repository's
+    /// tags, so their cached digests go, and a push is recorded in `retention.push_times`.
     func didForward(_ request: IncomingRequest, status: Int, headers: HTTPHeaders, state: GatewayState) {
         guard (200..<300).contains(status), request.head.method == .PUT || request.head.method == .DELETE,
             let route = try? Route(path: request.path), case .manifest(let reference) = route.endpoint, let repository = route.repository
