@@ -49,6 +49,45 @@ struct SkopeoThroughPortcullisTests {
         #expect(otherStillThere.succeeded, "\(otherStillThere)")
     }
 
+    @Test("behind a registry that redirects blob downloads (its redirect storage middleware), the client gets the registry's 307 and Location unchanged, Portcullis never follows it, and skopeo pulls through it")
+    func redirectedBlobDownloads() async throws {
+        let storePort = try freeLoopbackPort()
+        let deployment = try await Deployment.start(
+            users: ["alice": "alice-secret"], rules: #"  - {account: "*", name: "${account}/**", actions: [pull, push, delete]}"#,
+            registryConfiguration: "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: http://127.0.0.1:\(storePort)/")
+        defer { deployment.stop() }
+        // The blob store the registry redirects to: its own storage directory, served over HTTP.
+        guard let python = which("python3") else { throw HarnessError("python3 is not installed") }
+        let store = try ServiceProcess(
+            python, ["-m", "http.server", "--bind", "127.0.0.1", "--directory", deployment.directory + "/registry/data", String(storePort)],
+            logPath: deployment.directory + "/blob-store.log")
+        defer { store.stop() }
+        try await waitUntilAnswering("http://127.0.0.1:\(storePort)/")
+
+        let (layout, image) = try writeImage(named: "redirected", content: "a redirected layer")
+        defer { try? FileManager.default.removeItem(atPath: layout) }
+        let creds = deployment.credentials("alice")
+        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds, "oci:\(layout):v1", "docker://\(deployment.host)/alice/redirected:v1"])
+        #expect(push.succeeded, "\(push)")
+
+        let layer = try #require(image.layerDigests.first)
+        let hex = String(layer.dropFirst("sha256:".count))
+        let answer = try await deployment.curl(["-s", "-i", "-u", creds], path: "/v2/alice/redirected/blobs/\(layer)")
+        let head = answer.standardOutput.components(separatedBy: "\r\n\r\n")[0].split(separator: "\r\n")
+        #expect(head.first?.hasPrefix("HTTP/1.1 307") == true, "\(answer)")
+        let location = head.first { $0.lowercased().hasPrefix("location:") }?.dropFirst("location:".count).trimmingCharacters(in: .whitespaces)
+        #expect(location == "http://127.0.0.1:\(storePort)/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data", "\(answer)")
+        // Had Portcullis followed it, the store would have logged the request before curl had an answer.
+        #expect(!store.log.contains(hex), "Portcullis followed the redirect itself:\n\(store.log)")
+
+        let pulled = FileManager.default.temporaryDirectory.appendingPathComponent("oci-pulled-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: pulled) }
+        let pull = try await deployment.skopeo(["copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", creds, "docker://\(deployment.host)/alice/redirected:v1", "oci:\(pulled):v1"])
+        #expect(pull.succeeded, "\(pull)")
+        #expect(FileManager.default.fileExists(atPath: "\(pulled)/blobs/sha256/\(hex)"), "the pulled layout lacks the layer")
+        #expect(await store.log(once: { $0.contains("GET /docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data") }).contains(hex), "skopeo did not fetch the layer from the blob store")
+    }
+
     @Test("a pull-only account cannot push (the registry never sees the upload), cannot delete, and cannot read another account's repository")
     func pullOnlyAccountIsConfined() async throws {
         let deployment = try await SharedDeployment.get()

@@ -52,9 +52,10 @@ public final class Deployment: Sendable {
     ///   - rules: the YAML of the `rules:` list (one `- {…}` per line).
     ///   - keyHint: `upstream.key_hint`.
     ///   - registryTrustsOtherKey: wire the registry with a different certificate than the one Portcullis signs with.
+    ///   - registryConfiguration: top-level YAML added to the registry's config.yml (`middleware:`, say).
     public static func start(
         users: [String: String], rules: String, keyHint: String = "x5c", registryTrustsOtherKey: Bool = false,
-        extraConfiguration: String = "", tls: Bool = false, logFormat: String = "logfmt"
+        extraConfiguration: String = "", tls: Bool = false, logFormat: String = "logfmt", registryConfiguration: String = ""
     ) async throws -> Deployment {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
@@ -112,6 +113,7 @@ public final class Deployment: Sendable {
             .run().checked()
         _ = try await Command(binary, ["keys", "generate", "--out", directory + "/otherkeys"]).runInBackground().checked()
         try Data(wiring.standardOutput.utf8).write(to: URL(fileURLWithPath: directory + "/registry/auth-block.yml"))
+        try Data(registryConfiguration.utf8).write(to: URL(fileURLWithPath: directory + "/registry/extra.yml"))
         try writeRegistryConfiguration(directory: directory, registryPort: registryPort, trustingOtherKey: registryTrustsOtherKey)
 
         let registry = try startRegistry(directory: directory)
@@ -129,9 +131,11 @@ public final class Deployment: Sendable {
             gateway: gateway, scheme: tls ? "https" : "http", proxyProtocol: proxyProtocol)
     }
 
-    /// Writes the registry's config.yml from the `auth:` block `registry-config` printed, optionally
-    /// pointing its rootcertbundle at a certificate Portcullis does not sign with.
+    /// Writes the registry's config.yml from the `auth:` block `registry-config` printed and the
+    /// deployment's extra registry YAML, optionally pointing its rootcertbundle at a certificate
+    /// Portcullis does not sign with.
     private static func writeRegistryConfiguration(directory: String, registryPort: Int, trustingOtherKey: Bool) throws {
+        let extra = try String(contentsOfFile: directory + "/registry/extra.yml", encoding: .utf8)
         var authBlock = try String(contentsOfFile: directory + "/registry/auth-block.yml", encoding: .utf8)
         if trustingOtherKey {
             authBlock = authBlock.replacingOccurrences(
@@ -150,6 +154,7 @@ public final class Deployment: Sendable {
               addr: 127.0.0.1:\(registryPort)
               secret: integration-test-secret
             \(authBlock)
+            \(extra)
             """
         try Data(registryConfiguration.utf8).write(to: URL(fileURLWithPath: directory + "/registry/config.yml"))
     }
