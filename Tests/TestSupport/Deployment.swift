@@ -53,9 +53,11 @@ public final class Deployment: Sendable {
     ///   - keyHint: `upstream.key_hint`.
     ///   - registryTrustsOtherKey: wire the registry with a different certificate than the one Portcullis signs with.
     ///   - registryConfiguration: top-level YAML added to the registry's config.yml (`middleware:`, say).
+    ///   - readinessInterval: `readiness.interval`, seconds between Portcullis's checks of the registry.
     public static func start(
         users: [String: String], rules: String, keyHint: String = "x5c", registryTrustsOtherKey: Bool = false,
-        extraConfiguration: String = "", tls: Bool = false, logFormat: String = "logfmt", registryConfiguration: String = ""
+        extraConfiguration: String = "", tls: Bool = false, logFormat: String = "logfmt", registryConfiguration: String = "",
+        readinessInterval: Int = 1
     ) async throws -> Deployment {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
@@ -97,7 +99,7 @@ public final class Deployment: Sendable {
               htpasswd: users.htpasswd
               robots: robots.json
             readiness:
-              interval: 1
+              interval: \(readinessInterval)
             \(extraConfiguration)
             rules:
             \(rules)
