@@ -240,7 +240,7 @@ struct KeyHintTests {
         let deployment = try await Deployment.start(users: ["alice": "alice-secret"], rules: "  - {account: \"*\", name: \"${account}/**\", actions: [\"*\"]}", keyHint: "kid")
         defer { deployment.stop() }
         let (layout, _) = try writeImage(named: "kid", content: "kid hint")
-        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/kid:v1"])
+        let push = try await deployment.push(layout, credentials: deployment.credentials("alice"), to: "alice/kid:v1")
         #expect(push.succeeded, "\(push)")
         let doctor = try await Command(try portcullisBinary(), ["doctor", "--config", deployment.configurationPath]).runInBackground()
         #expect(doctor.status == 0, "\(doctor)")

@@ -122,11 +122,11 @@ struct ProtocolCompletenessTests {
         #expect(listed.standardOutput.contains("ci\texpires ") && listed.standardOutput.contains("team=platform"))
 
         let (layout, _) = try writeImage(named: "robot", content: "robot")
-        var push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", "ci:\(secret)", "oci:\(layout):v1", "docker://\(deployment.host)/ci/app:v1"])
+        var push = try await deployment.push(layout, credentials: "ci:\(secret)", to: "ci/app:v1")
         for _ in 0..<20 where !push.succeeded {
             // Portcullis picks the robots file up within a second.
             try await Task.sleep(for: .milliseconds(250))
-            push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", "ci:\(secret)", "oci:\(layout):v1", "docker://\(deployment.host)/ci/app:v1"])
+            push = try await deployment.push(layout, credentials: "ci:\(secret)", to: "ci/app:v1")
         }
         #expect(push.succeeded, "\(push)")
         let tags = try await deployment.curl(["-u", "ci:\(secret)"], path: "/v2/ci/app/tags/list")
@@ -153,7 +153,7 @@ struct ProtocolCompletenessTests {
         let deployment = try await Self.setup.value
         let (layout, _) = try writeImage(named: "cat", content: "catalog")
         for (account, repository) in [("alice", "alice/c1"), ("alice", "alice/c2"), ("alice", "alice/c3"), ("bob", "bob/c1")] {
-            let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials(account), "oci:\(layout):v1", "docker://\(deployment.host)/\(repository):v1"])
+            let push = try await deployment.push(layout, credentials: deployment.credentials(account), to: "\(repository):v1")
             #expect(push.succeeded, "\(push)")
         }
         let first = try await deployment.curl(["-i", "-u", deployment.credentials("alice")], path: "/v2/_catalog?n=2")

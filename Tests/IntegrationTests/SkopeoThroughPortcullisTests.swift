@@ -11,7 +11,7 @@ struct SkopeoThroughPortcullisTests {
         let (layout, image) = try writeImage(named: "app", content: "alice app")
         let creds = deployment.credentials("alice")
 
-        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds, "oci:\(layout):v1", "docker://\(deployment.host)/alice/app:v1"])
+        let push = try await deployment.push(layout, credentials: creds, to: "alice/app:v1")
         #expect(push.succeeded, "\(push)")
 
         let inspect = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://\(deployment.host)/alice/app:v1"])
@@ -67,7 +67,7 @@ struct SkopeoThroughPortcullisTests {
         let (layout, image) = try writeImage(named: "redirected", content: "a redirected layer")
         defer { try? FileManager.default.removeItem(atPath: layout) }
         let creds = deployment.credentials("alice")
-        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", creds, "oci:\(layout):v1", "docker://\(deployment.host)/alice/redirected:v1"])
+        let push = try await deployment.push(layout, credentials: creds, to: "alice/redirected:v1")
         #expect(push.succeeded, "\(push)")
 
         let layer = try #require(image.layerDigests.first)
@@ -92,14 +92,14 @@ struct SkopeoThroughPortcullisTests {
     func pullOnlyAccountIsConfined() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, image) = try writeImage(named: "confined", content: "alice confined")
-        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/confined:v1"])
+        let push = try await deployment.push(layout, credentials: deployment.credentials("alice"), to: "alice/confined:v1")
         #expect(push.succeeded, "\(push)")
 
         let readerPull = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials("reader"), "docker://\(deployment.host)/alice/confined:v1"])
         #expect(readerPull.succeeded, "reader should pull alice/confined: \(readerPull)")
 
         let (otherLayout, _) = try writeImage(named: "readerpush", content: "reader push")
-        let readerPush = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("reader"), "oci:\(otherLayout):v1", "docker://\(deployment.host)/alice/readerpush:v1"])
+        let readerPush = try await deployment.push(otherLayout, credentials: deployment.credentials("reader"), to: "alice/readerpush:v1")
         #expect(!readerPush.succeeded, "reader pushed: \(readerPush)")
         #expect(!FileManager.default.fileExists(atPath: deployment.storage + "/repositories/alice/readerpush"), "the registry received an upload from a pull-only account")
 
@@ -116,10 +116,10 @@ struct SkopeoThroughPortcullisTests {
     func anonymousPullsPublicOnly() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, _) = try writeImage(named: "public", content: "public app")
-        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(layout):v1", "docker://\(deployment.host)/public/app:v1"])
+        let push = try await deployment.push(layout, credentials: deployment.credentials("admin"), to: "public/app:v1")
         #expect(push.succeeded, "\(push)")
         let (privateLayout, _) = try writeImage(named: "private", content: "private app")
-        let pushPrivate = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(privateLayout):v1", "docker://\(deployment.host)/admin/app:v1"])
+        let pushPrivate = try await deployment.push(privateLayout, credentials: deployment.credentials("admin"), to: "admin/app:v1")
         #expect(pushPrivate.succeeded, "\(pushPrivate)")
 
         let anonymousPublic = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--no-creds", "docker://\(deployment.host)/public/app:v1"])
@@ -135,9 +135,9 @@ struct SkopeoThroughPortcullisTests {
     func catalogIsForAdminOnly() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, _) = try writeImage(named: "catalog", content: "catalog entry")
-        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/catalogued:v1"])
+        let push = try await deployment.push(layout, credentials: deployment.credentials("alice"), to: "alice/catalogued:v1")
         #expect(push.succeeded, "\(push)")
-        let pushAdmin = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"), "oci:\(layout):v1", "docker://\(deployment.host)/admin/catalogued:v1"])
+        let pushAdmin = try await deployment.push(layout, credentials: deployment.credentials("admin"), to: "admin/catalogued:v1")
         #expect(pushAdmin.succeeded, "\(pushAdmin)")
 
         let admin = try await deployment.curl(["-u", deployment.credentials("admin")], path: "/v2/_catalog")
@@ -159,7 +159,7 @@ struct SkopeoThroughPortcullisTests {
     func curlBasicAndTokenDelete() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, image) = try writeImage(named: "curl", content: "curl app")
-        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/curl:v1"])
+        let push = try await deployment.push(layout, credentials: deployment.credentials("alice"), to: "alice/curl:v1")
         #expect(push.succeeded, "\(push)")
 
         let tags = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/curl/tags/list")

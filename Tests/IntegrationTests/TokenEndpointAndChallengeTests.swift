@@ -83,7 +83,7 @@ struct TokenEndpointAndChallengeTests {
     func forwardedHeaders() async throws {
         let deployment = try await SharedDeployment.get()
         let (layout, image) = try writeImage(named: "headers", content: "forwarded headers")
-        let push = try await deployment.skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("alice"), "oci:\(layout):v1", "docker://\(deployment.host)/alice/headers:v1"])
+        let push = try await deployment.push(layout, credentials: deployment.credentials("alice"), to: "alice/headers:v1")
         #expect(push.succeeded, "\(push)")
 
         let spoofed = Self.split(try await deployment.curl([

@@ -242,6 +242,12 @@ public final class Deployment: Sendable {
     /// `user:password` for skopeo's `--creds`.
     public func credentials(_ account: String) -> String { "\(account):\(passwords[account] ?? "")" }
 
+    /// Pushes image `tag` of the OCI layout at `layout` to `reference` (`repository:tag`) through
+    /// Portcullis with skopeo, digests preserved, logging in with `credentials` (`user:password`).
+    public func push(_ layout: String, tag: String = "v1", credentials: String, to reference: String) async throws -> CommandResult {
+        try await skopeo(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", credentials, "oci:\(layout):\(tag)", "docker://\(host)/\(reference)"])
+    }
+
     /// Runs skopeo with a timeout.
     public func skopeo(_ arguments: [String]) async throws -> CommandResult {
         try await Command("skopeo", arguments, timeout: .seconds(120)).runInBackground()
