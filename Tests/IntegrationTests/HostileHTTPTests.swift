@@ -312,6 +312,52 @@ struct HostileHTTPTests {
 
     // MARK: Abrupt disconnects
 
+    @Test("clients that reset the connection as soon as they have the declared bytes lose no request line and log no failure")
+    func clientsClosingAtTheDeclaredLength() async throws {
+        let deployment = try await Self.shared.value
+        let (layout, image) = try writeImage(named: "closing", content: "closing clients")
+        defer { try? FileManager.default.removeItem(atPath: layout) }
+        let push = try await deployment.push(layout, credentials: deployment.credentials("alice"), to: "alice/closing:v1")
+        #expect(push.succeeded, "\(push)")
+        let failuresBefore = deployment.gateway.log.components(separatedBy: "request failed").count - 1
+        // Tags of a digest: answered by Portcullis itself, the request line written after the answer.
+        let script = """
+            import base64, socket, struct, sys, threading
+            port, auth, target = int(sys.argv[1]), base64.b64encode(sys.argv[2].encode()).decode(), sys.argv[3]
+            statuses, lock = [], threading.Lock()
+            def worker():
+                for _ in range(40):
+                    s = socket.create_connection(("127.0.0.1", port))
+                    s.sendall(f"GET {target} HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Basic {auth}\\r\\n\\r\\n".encode())
+                    data = b""
+                    while b"\\r\\n\\r\\n" not in data:
+                        chunk = s.recv(65536)
+                        if not chunk: break
+                        data += chunk
+                    head, _, body = data.partition(b"\\r\\n\\r\\n")
+                    length = next((int(l.split(b":")[1]) for l in head.split(b"\\r\\n") if l.lower().startswith(b"content-length:")), 0)
+                    while len(body) < length:
+                        chunk = s.recv(65536)
+                        if not chunk: break
+                        body += chunk
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST, at once
+                    s.close()
+                    with lock: statuses.append(head.split(b" ")[1].decode() if head else "none")
+            threads = [threading.Thread(target=worker) for _ in range(8)]
+            [t.start() for t in threads]; [t.join() for t in threads]
+            print(" ".join(sorted(set(statuses))), len(statuses))
+            """
+        let target = "/v2/alice/closing/tags/list?digest=\(image.manifestDigest)"
+        let run = try await Command("python3", ["-c", script, String(deployment.gatewayPort), deployment.credentials("alice"), target], timeout: .seconds(120))
+            .runInBackground().checked()
+        #expect(run.standardOutput == "200 320\n", "\(run)")
+        let isAnswered = { (line: Substring) in line.contains("path=/v2/alice/closing/tags/list") && line.contains("status=200") }
+        let log = await deployment.gateway.log(once: { $0.split(separator: "\n").filter(isAnswered).count >= 320 })
+        #expect(log.split(separator: "\n").filter(isAnswered).count == 320, "request lines lost")
+        let failures = log.components(separatedBy: "request failed").count - 1 - failuresBefore
+        #expect(failures == 0, "\(failures) requests logged as failed: \(log.split(separator: "\n").filter { $0.contains("request failed") }.prefix(3))")
+    }
+
     @Test("clients killed mid-upload and mid-download: others keep being served, and open descriptors and resident memory return to baseline")
     func abruptDisconnects() async throws {
         let deployment = try await Deployment.start(users: [Self.alice.0: Self.alice.1], rules: Self.rules)

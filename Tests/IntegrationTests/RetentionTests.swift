@@ -318,8 +318,11 @@ struct RetentionTests {
                 $0.contains("path=/v2/alice/web/tags/list") && ($0.contains("(from the registry)") || $0.contains("(cached)"))
             }
         }
-        let lines = answeredLines(await deployment.gateway.log(once: { answeredLines($0).count >= 2 }))
-        #expect(lines.count == 2 && lines[0].contains("from the registry") && lines[1].contains("(cached)"), "\(lines)")
+        let log = await deployment.gateway.log(once: { answeredLines($0).count >= 2 })
+        let lines = answeredLines(log)
+        #expect(
+            lines.count == 2 && lines[0].contains("from the registry") && lines[1].contains("(cached)"),
+            "\(lines); every line about alice/web's tags: \(log.split(separator: "\n").filter { $0.contains("alice/web/tags") })")
 
         let push = try await skopeoCopy(fixture, image: "v5", as: "alice", to: "alice/web:v2").runInBackground()
         #expect(push.succeeded, "\(push)")

@@ -42,6 +42,9 @@ final class ResponseWriter: @unchecked Sendable {
     /// saving a flush (and a system call) per response.
     private var pendingHead: HTTPServerResponsePart?
 
+    /// The head's `Content-Length`, if it has one.
+    private var declaredLength: Int?
+
     /// Writes the response head (sent with the first body chunk or the end).
     func writeHead(status: HTTPResponseStatus, headers: HTTPHeaders) async throws {
         var headers = headers
@@ -49,6 +52,7 @@ final class ResponseWriter: @unchecked Sendable {
         if closeConnection && !isHTTP2 { headers.replaceOrAdd(name: "connection", value: "close") }
         self.status = status
         headSent = true
+        declaredLength = headers.first(name: "content-length").flatMap { Int($0) }
         pendingHead = .head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))
     }
 
@@ -60,8 +64,17 @@ final class ResponseWriter: @unchecked Sendable {
     }
 
     /// Ends the response.
+    ///
+    /// On HTTP/1.1 the end of a response with a `Content-Length` puts nothing on the wire: a
+    /// client that has the declared bytes may close the connection before the end is handed
+    /// over (curl does, at once), and that is not a failure of the response.
     func writeEnd() async throws {
-        try await write(.end(nil))
+        let headAlreadySent = pendingHead == nil
+        do {
+            try await write(.end(nil))
+        } catch where headAlreadySent && !isHTTP2 && (requestMethod == .HEAD || declaredLength == bytesWritten) {
+            closeConnection = true
+        }
         ended = true
     }
 
@@ -80,8 +93,18 @@ final class ResponseWriter: @unchecked Sendable {
         headers.replaceOrAdd(name: "content-type", value: contentType)
         headers.replaceOrAdd(name: "content-length", value: String(body.count))
         try await writeHead(status: status, headers: headers)
-        if !body.isEmpty { try await writeBody(allocator.buffer(bytes: body)) }
-        try await writeEnd()
+        // Head, body and end in one write: one flush, and nothing left to write once the client
+        // has the response.
+        var parts: [HTTPServerResponsePart] = []
+        if let head = pendingHead { parts.append(head) }
+        pendingHead = nil
+        if !body.isEmpty && requestMethod != .HEAD {
+            parts.append(.body(.byteBuffer(allocator.buffer(bytes: body))))
+            bytesWritten += body.count
+        }
+        parts.append(.end(nil))
+        try await outbound.write(contentsOf: parts)
+        ended = true
     }
 
     /// Writes a registry-style error response.
