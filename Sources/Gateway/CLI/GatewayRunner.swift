@@ -48,11 +48,12 @@ enum GatewayRunner {
                     window: Double(throttling.window), cooldown: Double(throttling.cooldown))),
             logger: logger, metrics: observability.metrics)
         let readiness = Readiness()
+        let proxy = ProxyHandler(
+            state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability,
+            pushTimes: PushTimeRecorder(logger: logger))
         let router = GatewayRouter(
             tokenEndpoint: TokenEndpoint(state: holder, authenticator: authenticator, logger: logger, observability: observability),
-            proxy: ProxyHandler(
-                state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability,
-                pushTimes: PushTimeRecorder(logger: logger)),
+            proxy: proxy,
             readiness: readiness,
             metrics: observability.metrics,
             jwks: { holder.current.jsonWebKeySet },
@@ -60,6 +61,7 @@ enum GatewayRunner {
         )
         var server = HTTPServer(
             host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger, metrics: observability.metrics)
+        server.admission = proxy
         server.onShutdown = { readiness.markDraining() }
         server.tlsContext = { holder.current.tlsContext }
         server.proxyProtocol = configuration.proxyProtocol

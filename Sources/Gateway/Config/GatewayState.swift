@@ -43,6 +43,8 @@ struct GatewayState: Sendable {
 
     /// Mints tokens for the registry in the pinned version's format.
     let upstreamMinter: TokenMinter
+    /// Where the forwarding core connects to the registry (`upstream.url`, parsed once).
+    let upstreamEndpoint: UpstreamEndpoint
     /// The key that will replace ``signingKey``, already trusted and announced.
     let nextKey: SigningKey?
 
@@ -74,6 +76,15 @@ struct GatewayState: Sendable {
 
     /// Client tokens verified with ``trustedIssuers``; a new state starts with an empty cache.
     let verifiedTokens = VerifiedTokenCache()
+
+    /// A client token verified before and valid at `now`, without verifying anything (`nil`
+    /// means: verify it, or refuse it, with ``verifyClientToken(_:now:)``).
+    func cachedClientToken(_ token: String, now: Date) -> (TokenClaims, TrustedIssuers.Issuer)? {
+        let seconds = now.timeIntervalSince1970
+        guard let cached = verifiedTokens.lookup(token, now: seconds) else { return nil }
+        if let nbf = cached.0.nbf, seconds + cached.1.verifier.leeway < nbf.value.timeIntervalSince1970 { return nil }
+        return cached
+    }
 
     /// Verifies a client token, from the cache when it was verified before.
     func verifyClientToken(_ token: String, now: Date) async throws -> (TokenClaims, TrustedIssuers.Issuer) {
@@ -234,7 +245,14 @@ struct GatewayState: Sendable {
             }
         }
 
-        guard problems.isEmpty, let signingKey, let clientMinter, let upstreamMinter else {
+        var upstreamEndpoint: UpstreamEndpoint?
+        do {
+            upstreamEndpoint = try UpstreamEndpoint(url: configuration.upstream.url)
+        } catch {
+            problem("upstream.url", "\(error)")
+        }
+
+        guard problems.isEmpty, let signingKey, let clientMinter, let upstreamMinter, let upstreamEndpoint else {
             throw ConfigurationErrors(file: configuration.sourcePath, problems: problems)
         }
         return GatewayState(
@@ -253,6 +271,7 @@ struct GatewayState: Sendable {
                         trustAccessClaim: true, isPortcullis: true)
                 ] + issuers),
             upstreamMinter: upstreamMinter,
+            upstreamEndpoint: upstreamEndpoint,
             nextKey: nextKey,
             tlsContext: tlsContext,
             trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),

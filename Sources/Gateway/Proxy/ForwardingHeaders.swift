@@ -36,6 +36,18 @@ enum ForwardingHeaders {
         return headers
     }
 
+    /// How the upstream request frames its body: the client's `Content-Length` as sent; a
+    /// chunked body (or an HTTP/2 write without a length) chunked; no framing header otherwise.
+    static func frameBody(of client: HTTPRequestHead, into headers: inout HTTPHeaders) {
+        if let length = client.headers.first(name: "content-length") {
+            headers.add(name: "Content-Length", value: length)
+        } else if client.headers["transfer-encoding"].contains(where: { $0.lowercased().contains("chunked") })
+            || (client.version.major == 2 && [.POST, .PUT, .PATCH].contains(client.method))
+        {
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+        }
+    }
+
     /// The registry's response headers as they go to the client.
     static func clientResponseHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
         let named = connectionNamed(upstream)

@@ -21,24 +21,33 @@ extension ProxyHandler {
     func answerLocally(
         _ request: IncomingRequest, scopes: [Scope], account: String, state: GatewayState, writer: ResponseWriter, log: inout RequestLog
     ) async throws -> Bool {
-        guard let query = request.query, request.head.method == .GET || request.head.method == .HEAD,
-            let digest = QueryParameters(query).first("digest"),
-            let route = try? Route(path: request.path), route.endpoint == .tags, let repository = route.repository
+        guard Self.isAnsweredLocally(method: request.head.method, path: request.path, query: request.query),
+            let digest = request.query.flatMap({ QueryParameters($0).first("digest") }),
+            let route = try? Route(path: request.path), let repository = route.repository
         else { return false }
         try await answerTagsOfDigest(digest, repository: repository, scopes: scopes, account: account, state: state, writer: writer, log: &log)
         return true
     }
 
+    /// Whether Portcullis answers this request itself: the tags of a digest
+    /// (`GET`/`HEAD /v2/<name>/tags/list?digest=`).
+    static func isAnsweredLocally(method: HTTPMethod, path: String, query: String?) -> Bool {
+        guard let query, method == .GET || method == .HEAD, path.hasSuffix("/tags/list"), QueryParameters(query).first("digest") != nil,
+            let route = try? Route(path: path)
+        else { return false }
+        return route.endpoint == .tags
+    }
+
     /// Called once the registry answered a forwarded request with `status`, before the client
     /// has the answer: a manifest pushed or deleted through Portcullis changes its repository's
     /// tags, so their cached digests go, and a push is recorded in `retention.push_times`.
-    func didForward(_ request: IncomingRequest, status: Int, headers: HTTPHeaders, state: GatewayState) {
-        guard (200..<300).contains(status), request.head.method == .PUT || request.head.method == .DELETE,
-            let route = try? Route(path: request.path), case .manifest(let reference) = route.endpoint, let repository = route.repository
+    func didForward(method: HTTPMethod, path: String, status: Int, headers: HTTPHeaders, state: GatewayState) {
+        guard (200..<300).contains(status), method == .PUT || method == .DELETE,
+            let route = try? Route(path: path), case .manifest(let reference) = route.endpoint, let repository = route.repository
         else { return }
         localEndpoints.tagDigests.invalidate(repository.value)
         // The registry names the digest of what it stored; a push by digest names it in its path.
-        if request.head.method == .PUT, let path = state.configuration.pushTimesPath,
+        if method == .PUT, let path = state.configuration.pushTimesPath,
             let digest = headers.first(name: "docker-content-digest") ?? (Self.isDigest(reference) ? reference : nil)
         {
             let formatter = ISO8601DateFormatter()

@@ -21,11 +21,8 @@ struct ProxyHandler: Sendable {
     /// State of the endpoints Portcullis answers itself.
     let localEndpoints = LocalEndpoints()
 
-    /// How long an upstream exchange may take in total (a multi-GB blob included).
-    var upstreamDeadline: TimeAmount = .hours(12)
-
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
-        let started = ContinuousClock.now
+        let started = NIODeadline.now()
         let state = state.current
         let configuration = state.configuration
         let method = request.head.method.rawValue
@@ -79,15 +76,7 @@ struct ProxyHandler: Sendable {
             account = claims.sub.value
             log.account = account
             if !issuer.isPortcullis { log.issuer = issuer.verifier.issuer }
-            let granted = claims.scopes
-            var missing = scopes.filter { needed in
-                !granted.contains { $0.resource == needed.resource && $0.actions.satisfies(needed.actions) }
-            }
-            if !issuer.trustAccessClaim {
-                // An external token grants its access claim ∩ Portcullis's rules for its subject.
-                let grant = state.rules.grant(scopes, to: Identity(account: account, kind: .user))
-                missing += grant.missing.filter { !missing.contains($0) }
-            }
+            let missing = Self.missingAccess(scopes, claims: claims, issuer: issuer, rules: state.rules)
             if !missing.isEmpty, scopes == [Self.catalogScope] {
                 let identity = (try? state.credentials.currentIdentity(account: account, now: now.timeIntervalSince1970))
                     ?? Identity(account: account, kind: account.isEmpty ? .anonymous : .user)
@@ -134,135 +123,60 @@ struct ProxyHandler: Sendable {
         // Endpoints Portcullis answers itself (see ProxyHandler+LocalEndpoints.swift).
         if try await answerLocally(request, scopes: scopes, account: account, state: state, writer: writer, log: &log) { return }
 
-        // Forward.
-        let upstream = configuration.upstream
-        let (token, cached) = try state.upstreamTokens.token(
-            subject: account, scopes: scopes, lifetime: upstream.tokenLifetime, now: now.timeIntervalSince1970
-        ) {
-            try state.upstreamMinter.mint(
-                TokenClaims(
-                    issuer: upstream.issuer, subject: account, audience: upstream.service, scopes: scopes, now: now,
-                    lifetime: upstream.tokenLifetime, id: UUID().uuidString))
+        // Forward, through the connection's forwarding core.
+        guard let forwarding = request.forwarding else {
+            try await writer.respond(status: .internalServerError, error: RegistryErrorBody(code: "UNKNOWN", message: "this listener does not forward"))
+            return
         }
-        var upstreamRequest = HTTPClientRequest(url: upstream.url + request.head.uri)
-        upstreamRequest.method = request.head.method
-        upstreamRequest.headers = ForwardingHeaders.upstreamRequestHeaders(
-            from: request.head.headers, token: token, publicScheme: configuration.publicURL.scheme,
-            publicAuthority: configuration.publicURL.authority, clientAddress: request.remoteAddress)
+        let forwarded: ProxiedRequest
+        do {
+            forwarded = try forwardedRequest(
+                request.head, path: request.path, account: account, scopes: scopes, remoteAddress: request.remoteAddress, state: state,
+                log: log, now: now, started: started,
+                countsMetrics: false)
+        } catch {
+            log.outcome = "upstream token not minted: \(error)"
+            logger.error("request failed", metadata: log.metadata)
+            try await writer.respond(status: .internalServerError, error: RegistryErrorBody(code: "UNKNOWN", message: "internal error"))
+            return
+        }
+        let expectsContinue = request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
         if request.hasBody {
-            if request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
-                try await writer.writeContinue()
-            }
-            let length: HTTPClientRequest.Body.Length = request.contentLength.map { .known($0) } ?? .unknown
-            upstreamRequest.body = .stream(request.body, length: length)
-        } else if request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            if expectsContinue { try await writer.writeContinue() }
+        } else if expectsContinue {
             writer.closeConnection = true
         }
-
-        observability.metrics.upstreamTokenCache(hit: cached)
-        let response: HTTPClientResponse
-        let upstreamStarted = ContinuousClock.now
-        do {
-            response = try await client.execute(upstreamRequest, deadline: .now() + upstreamDeadline, logger: nil)
-            let elapsed = ContinuousClock.now - upstreamStarted
-            observability.metrics.upstreamLatency(
-                route: routeTemplate(request.path),
-                nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-        } catch {
-            if request.body.stream.bodyState == .failed {
-                log.outcome = "client went away during the request body"
-                logger.notice("request aborted by client", metadata: log.metadata)
-                writer.closeConnection = true
-                return
-            }
-            if error is CancellationError || Task.isCancelled {
-                // Only a shutdown whose grace period ran out cancels requests in flight.
-                log.outcome = "cut: the shutdown grace period (shutdown.grace_period) ended first"
-                logger.warning("request cut by shutdown", metadata: log.metadata)
-                writer.closeConnection = true
-                return
-            }
-            writer.closeConnection = request.hasBody
-            if let clientError = error as? HTTPClientError, clientError == .readTimeout {
-                let seconds = configuration.upstreamResponseTimeout
-                log.outcome = "upstream timed out: no answer within timeouts.upstream_response (\(seconds) s)"
-                logger.error("registry did not answer in time", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
-                try await writer.respond(
-                    status: .gatewayTimeout,
-                    error: RegistryErrorBody(
-                        code: "UNAVAILABLE", message: "the registry at \(upstream.url) did not answer within \(seconds) s (timeouts.upstream_response)"))
-                return
-            }
-            log.outcome = "upstream unreachable: \(error)"
-            logger.error("registry unreachable", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
-            try await writer.respond(
-                status: .serviceUnavailable,
-                error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable", detail: .text("\(error)")))
-            return
-        }
-        log.upstreamStatus = Int(response.status.code)
-
-        if response.status == .unauthorized {
-            let registryChallenge = response.headers["www-authenticate"].joined(separator: ", ")
-            log.outcome = "registry rejected Portcullis's token"
-            logger.error(
-                "the registry rejected the token Portcullis minted: check that its auth.token issuer and service match upstream.issuer and upstream.service and that its rootcertbundle (or jwks) trusts Portcullis's key",
-                metadata: log.metadata.merging([
-                    "registry_challenge": "\(registryChallenge)", "key_hint": "\(state.upstreamMinter.hint)",
-                    "key_id": "\(state.upstreamMinter.announcedKeyID)", "registry_version": "\(upstream.registryVersion)",
-                    "upstream_issuer": "\(upstream.issuer)", "upstream_service": "\(upstream.service)",
-                ]) { $1 })
-            writer.closeConnection = request.hasBody && request.body.stream.bodyState != .finished
-            try await writer.respond(
-                status: .badGateway,
-                error: RegistryErrorBody(
-                    code: "UNAVAILABLE",
-                    message: "the registry rejected Portcullis's token (issuer/service/key trust mismatch between Portcullis and the registry); see Portcullis's error log",
-                    detail: .text(registryChallenge)))
-            return
-        }
-
-        // The registry has made a push or delete by the time it answers 2xx: the tags-of-digest
-        // cache and the audit stream learn of it before the client does, and even when the client
-        // is gone before the answer reaches it.
-        didForward(request, status: Int(response.status.code), headers: response.headers, state: state)
-        auditChange(request, account: account, status: Int(response.status.code))
-        try await writer.writeHead(status: response.status, headers: ForwardingHeaders.clientResponseHeaders(from: response.headers))
-        do {
-            for try await buffer in response.body {
-                try await writer.writeBody(buffer)
-            }
-            try await writer.writeEnd()
-        } catch {
-            log.outcome = "stream broken after \(writer.bytesWritten) bytes: \(error)"
-            logger.error("response stream broken", metadata: log.metadata)
-            writer.closeConnection = true
-            return
-        }
+        let outcome = await forwarding.forward(
+            forwarded, body: request.hasBody ? request.body : nil, keepAlive: request.head.isKeepAlive, isHEAD: request.head.method == .HEAD)
+        writer.recordForwarded(outcome)
         if request.hasBody && request.body.stream.bodyState != .finished { writer.closeConnection = true }
-        log.status = Int(response.status.code)
-        log.bytes = writer.bytesWritten
-        log.duration = ContinuousClock.now - started
-        logger.info("request", metadata: log.metadata)
     }
 
-    private func routeTemplate(_ path: String) -> String {
+    /// The route template of `path` for metric labels.
+    static func routeTemplate(_ path: String) -> String {
         (try? Route(path: path))?.endpoint.template ?? "other"
     }
 
+    /// A registry-style error response of Portcullis's own.
+    static func errorResponse(_ status: HTTPResponseStatus, _ error: RegistryErrorBody) -> LocalResponse {
+        LocalResponse(
+            status: status,
+            headers: ["docker-distribution-api-version": "registry/2.0", "content-type": "application/json; charset=utf-8"],
+            body: error.json)
+    }
+
     /// Writes completed pushes and deletes to the audit stream.
-    private func auditChange(_ request: IncomingRequest, account: String, status: Int) {
-        guard (200..<300).contains(status), let route = try? Route(path: request.path) else { return }
+    func auditChange(method: HTTPMethod, path: String, account: String, peer: String, status: Int, requestID: String) {
+        guard (200..<300).contains(status), let route = try? Route(path: path) else { return }
         let event: String
-        switch (request.head.method, route.endpoint) {
+        switch (method, route.endpoint) {
         case (.PUT, .manifest): event = "push"
         case (.PUT, .upload): event = "push_blob"
         case (.DELETE, _): event = "delete"
         default: return
         }
         observability.audit.change(
-            event: event, account: account, peer: request.remoteAddress, method: request.head.method.rawValue, path: request.path,
-            status: status, requestID: request.id)
+            event: event, account: account, peer: peer, method: method.rawValue, path: path, status: status, requestID: requestID)
     }
 
     private func respond(_ rejection: RouteRejection, writer: ResponseWriter) async throws {

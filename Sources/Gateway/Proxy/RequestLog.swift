@@ -14,7 +14,7 @@ struct RequestLog {
     var status: Int?
     var upstreamStatus: Int?
     var bytes: Int?
-    var duration: Duration?
+    var durationNanoseconds: Int64?
 
     var metadata: Logger.Metadata {
         var metadata: Logger.Metadata = ["request": "\(id)", "method": "\(method)", "path": "\(path)"]
@@ -26,7 +26,7 @@ struct RequestLog {
         if let status { metadata["status"] = "\(status)" }
         if let upstreamStatus { metadata["upstream_status"] = "\(upstreamStatus)" }
         if let bytes { metadata["bytes"] = "\(bytes)" }
-        if let duration { metadata["duration_ms"] = "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)" }
+        if let durationNanoseconds { metadata["duration_ms"] = "\(durationNanoseconds / 1_000_000)" }
         return metadata
     }
 }

@@ -52,21 +52,56 @@ struct HTTPServer: Sendable {
     var responseStallTimeout: Double = 60
     /// Peers whose `X-Forwarded-For` is believed.
     var trustedProxies: @Sendable () -> [AddressRange] = { [] }
+    /// Decides request heads on the event loop; admitted requests are forwarded from the
+    /// pipeline (`nil`: every request goes to ``handler``).
+    var admission: (any RequestAdmission)?
+    /// Upstream connections of the forwarding core.
+    var upstreamPool = UpstreamConnectionPool()
 
     typealias PartsChannel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
-    typealias Negotiated = NIONegotiatedHTTPVersion<PartsChannel, (Void, NIOHTTP2Handler.AsyncStreamMultiplexer<PartsChannel>)>
+
+    /// An HTTP/1.1 connection or HTTP/2 stream as the request loop serves it: the parts the
+    /// forwarding core handed off, and the way back into that core.
+    struct ServedChannel: Sendable {
+        let parts: PartsChannel
+        let forwarding: ForwardingHandle
+        let sequence: RequestSequence
+    }
+
+    typealias Negotiated = NIONegotiatedHTTPVersion<ServedChannel, (Void, NIOHTTP2Handler.AsyncStreamMultiplexer<ServedChannel>)>
+
+    /// What each connection's forwarding cores share.
+    struct ForwardingSetup: Sendable {
+        let admission: (any RequestAdmission)?
+        let pool: UpstreamConnectionPool
+        let connections: ConnectionTracker
+        let number: Int
+        let clientAddress: @Sendable (HTTPHeaders) -> String
+
+        func handler(sequence: RequestSequence, isHTTP2: Bool) -> ForwardingHandler {
+            ForwardingHandler(
+                admission: admission, pool: pool, connections: connections, connectionNumber: number, sequence: sequence, isHTTP2: isHTTP2,
+                clientAddress: clientAddress)
+        }
+    }
 
     /// A connection as the accept loop receives it.
     enum Accepted: Sendable {
         /// Plain HTTP/1.1.
-        case plain(PartsChannel, ConnectionInfo)
+        case plain(ServedChannel, ConnectionInfo, number: Int)
         /// HTTP/1.1 or HTTP/2, once ALPN (TLS) or the first bytes (h2c) have told which.
-        case negotiating(EventLoopFuture<Negotiated>, any Channel, ConnectionInfo)
+        case negotiating(EventLoopFuture<Negotiated>, any Channel, ConnectionInfo, number: Int)
 
         var channel: any Channel {
             switch self {
-            case .plain(let connection, _): connection.channel
-            case .negotiating(_, let channel, _): channel
+            case .plain(let connection, _, _): connection.parts.channel
+            case .negotiating(_, let channel, _, _): channel
+            }
+        }
+
+        var number: Int {
+            switch self {
+            case .plain(_, _, let number), .negotiating(_, _, _, let number): number
             }
         }
     }
@@ -75,8 +110,8 @@ struct HTTPServer: Sendable {
     /// (or no ALPN at all) the HTTP/1.1 one; anything else closes the connection.
     static func negotiateHTTPVersion(
         on channel: any Channel,
-        http1: @escaping @Sendable (any Channel) -> EventLoopFuture<PartsChannel>,
-        http2: @escaping @Sendable (any Channel) -> EventLoopFuture<(Void, NIOHTTP2Handler.AsyncStreamMultiplexer<PartsChannel>)>
+        http1: @escaping @Sendable (any Channel) -> EventLoopFuture<ServedChannel>,
+        http2: @escaping @Sendable (any Channel) -> EventLoopFuture<(Void, NIOHTTP2Handler.AsyncStreamMultiplexer<ServedChannel>)>
     ) -> EventLoopFuture<EventLoopFuture<Negotiated>> {
         channel.eventLoop.makeCompletedFuture {
             let negotiation = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result in
@@ -96,21 +131,31 @@ struct HTTPServer: Sendable {
 
     static let backPressure = NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(lowWatermark: 2, highWatermark: 8)
 
-    /// Adds the HTTP/1.1 server pipeline: codec, protocol error answers, head and stall timeouts.
+    /// Adds the HTTP/1.1 server pipeline: codec, protocol error answers, head and stall
+    /// timeouts, the forwarding core, and the hand-off to the request loop.
     static func configureHTTP1(
-        on channel: any Channel, logger: Logger, headTimeout: TimeAmount, stallTimeout: TimeAmount
-    ) throws -> PartsChannel {
+        on channel: any Channel, logger: Logger, headTimeout: TimeAmount, stallTimeout: TimeAmount, forwarding: ForwardingSetup
+    ) throws -> ServedChannel {
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
         try channel.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
         try channel.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
-        return try PartsChannel(wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: backPressure))
+        return try served(channel, forwarding: forwarding, isHTTP2: false)
+    }
+
+    /// Adds the forwarding core and wraps the channel for the request loop.
+    private static func served(_ channel: any Channel, forwarding: ForwardingSetup, isHTTP2: Bool) throws -> ServedChannel {
+        let sequence = RequestSequence()
+        let handler = forwarding.handler(sequence: sequence, isHTTP2: isHTTP2)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        let parts = try PartsChannel(wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: backPressure))
+        return ServedChannel(parts: parts, forwarding: ForwardingHandle(handler, eventLoop: channel.eventLoop), sequence: sequence)
     }
 
     /// Adds the HTTP/2 server pipeline: each stream speaks HTTP/1-style parts with its own head
     /// and stall timeouts; the connection is closed once it has had no stream for `headTimeout`.
     static func configureHTTP2(
-        on channel: any Channel, headTimeout: TimeAmount, stallTimeout: TimeAmount
-    ) throws -> (Void, NIOHTTP2Handler.AsyncStreamMultiplexer<PartsChannel>) {
+        on channel: any Channel, headTimeout: TimeAmount, stallTimeout: TimeAmount, forwarding: ForwardingSetup
+    ) throws -> (Void, NIOHTTP2Handler.AsyncStreamMultiplexer<ServedChannel>) {
         let idle = HTTP2IdleConnectionHandler(timeout: headTimeout, drainTimeout: stallTimeout, eventLoop: channel.eventLoop)
         let multiplexer = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
             mode: .server, streamDelegate: idle.streamDelegate
@@ -118,7 +163,7 @@ struct HTTPServer: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
-                return try PartsChannel(wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: backPressure))
+                return try served(stream, forwarding: forwarding, isHTTP2: true)
             }
         }
         try channel.pipeline.syncOperations.addHandler(idle)
@@ -134,20 +179,31 @@ struct HTTPServer: Sendable {
         let headTimeout = TimeAmount.milliseconds(Int64(requestHeadTimeout * 1000))
         let stallTimeout = TimeAmount.milliseconds(Int64(responseStallTimeout * 1000))
         let logger = logger
+        let counter = Atomic<Int>(0)
+        let tracker = connections
+        let admission = admission
+        let pool = upstreamPool
+        let trustedProxies = trustedProxies
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024))
             .bind(host: host, port: port) { channel -> EventLoopFuture<Accepted> in
                 let info = ConnectionInfo()
+                let number = counter.add(1, ordering: .relaxed).newValue
+                let peer = channel.remoteAddress?.ipAddress ?? "unknown"
+                let forwarding = ForwardingSetup(
+                    admission: admission, pool: pool, connections: tracker, number: number,
+                    clientAddress: { headers in Self.clientAddress(peer: peer, info: info, headers: headers, trusted: trustedProxies()) })
                 let http1 = { @Sendable (http1: any Channel) in
                     http1.eventLoop.makeCompletedFuture {
-                        try Self.configureHTTP1(on: http1, logger: logger, headTimeout: headTimeout, stallTimeout: stallTimeout)
+                        try Self.configureHTTP1(on: http1, logger: logger, headTimeout: headTimeout, stallTimeout: stallTimeout, forwarding: forwarding)
                     }
                 }
                 let http2 = { @Sendable (http2: any Channel) in
                     http2.eventLoop.makeCompletedFuture {
-                        try Self.configureHTTP2(on: http2, headTimeout: headTimeout, stallTimeout: stallTimeout)
+                        try Self.configureHTTP2(on: http2, headTimeout: headTimeout, stallTimeout: stallTimeout, forwarding: forwarding)
                     }
                 }
                 let context = tlsContext()
@@ -158,8 +214,9 @@ struct HTTPServer: Sendable {
                     if let context {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                     } else if !h2c {
-                        let connection = try Self.configureHTTP1(on: channel, logger: logger, headTimeout: headTimeout, stallTimeout: stallTimeout)
-                        return channel.eventLoop.makeSucceededFuture(.plain(connection, info))
+                        let connection = try Self.configureHTTP1(
+                            on: channel, logger: logger, headTimeout: headTimeout, stallTimeout: stallTimeout, forwarding: forwarding)
+                        return channel.eventLoop.makeSucceededFuture(.plain(connection, info, number: number))
                     }
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
@@ -180,13 +237,11 @@ struct HTTPServer: Sendable {
                 }
                 return negotiated.map { negotiated in
                     negotiated.whenComplete { _ in negotiationDeadline.cancel() }
-                    return .negotiating(negotiated, channel, info)
+                    return .negotiating(negotiated, channel, info, number: number)
                 }
             }
         onListening(listener.channel.localAddress?.port ?? port)
         logger.notice("listening", metadata: ["address": "\(host):\(listener.channel.localAddress?.port ?? port)"])
-        let counter = Atomic<Int>(0)
-        let tracker = connections
         let onShutdown = onShutdown
         try await withGracefulShutdownHandler {
             // Cancellation means the shutdown grace period is over: requests still in flight are
@@ -196,15 +251,15 @@ struct HTTPServer: Sendable {
                 try await withThrowingDiscardingTaskGroup { group in
                     try await listener.executeThenClose { connections in
                         for try await connection in connections {
-                            let number = counter.add(1, ordering: .relaxed).newValue
                             group.addTask {
-                                await self.serve(connection, number: number)
+                                await self.serve(connection)
                             }
                         }
                     }
                 }
             } onCancel: {
                 tracker.closeAll()
+                pool.closeIdle()
             }
         } onGracefulShutdown: {
             // Stop accepting, close idle connections, let busy ones finish their request.
@@ -226,7 +281,8 @@ struct HTTPServer: Sendable {
         }
     }
 
-    private func serve(_ accepted: Accepted, number: Int) async {
+    private func serve(_ accepted: Accepted) async {
+        let number = accepted.number
         metrics.openConnections.increment()
         defer { metrics.openConnections.decrement() }
         guard connections.opened(number, channel: accepted.channel) else {
@@ -235,9 +291,9 @@ struct HTTPServer: Sendable {
         }
         defer { connections.closed(number) }
         switch accepted {
-        case .plain(let connection, let info):
+        case .plain(let connection, let info, _):
             await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
-        case .negotiating(let negotiation, let channel, let info):
+        case .negotiating(let negotiation, let channel, let info, _):
             do {
                 switch try await negotiation.get() {
                 case .http1_1(let connection):
@@ -257,9 +313,8 @@ struct HTTPServer: Sendable {
 
     /// The client's address: the PROXY header's source, or the peer; a trusted peer's
     /// `Forwarded: for=` (or else `X-Forwarded-For`) names the client instead.
-    private func clientAddress(peer: String, info: ConnectionInfo, headers: HTTPHeaders) -> String {
+    static func clientAddress(peer: String, info: ConnectionInfo, headers: HTTPHeaders, trusted: [AddressRange]) -> String {
         let direct = info.proxiedClientAddress ?? peer
-        let trusted = trustedProxies()
         guard !trusted.isEmpty, trusted.contains(where: { $0.contains(direct) }) else { return direct }
         if let forwarded = headers["forwarded"].last?.split(separator: ",").last {
             for pair in forwarded.split(separator: ";") {
@@ -279,25 +334,26 @@ struct HTTPServer: Sendable {
     }
 
     /// Serves the requests of one HTTP/1.1 connection or one HTTP/2 stream.
-    private func serveRequests(on connection: PartsChannel, number: Int, info: ConnectionInfo, isHTTP2: Bool) async {
+    private func serveRequests(on served: ServedChannel, number: Int, info: ConnectionInfo, isHTTP2: Bool) async {
+        let connection = served.parts
         let peer = (isHTTP2 ? connection.channel.parent?.remoteAddress : connection.channel.remoteAddress)?.ipAddress ?? "unknown"
         let allocator = connection.channel.allocator
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let stream = InboundRequestStream(inbound)
-                var sequence = 0
                 var awaitStreamEnd = false
                 while let head = try await stream.nextHead() {
                     connections.setBusy(number, true)
-                    sequence += 1
                     stream.resetForNextRequest()
-                    let remote = clientAddress(peer: peer, info: info, headers: head.headers)
+                    // The forwarding core numbered the request and found its client's address.
+                    let (id, remote) = served.sequence.takeHandedOff()
+                        ?? ("\(number)-\(served.sequence.next())", Self.clientAddress(peer: peer, info: info, headers: head.headers, trusted: trustedProxies()))
                     let writer = ResponseWriter(outbound: outbound, allocator: allocator, requestMethod: head.method)
                     writer.closeWhen = { [connections] in connections.isShuttingDown }
                     writer.peer = remote
                     writer.isHTTP2 = isHTTP2
                     let request = IncomingRequest(
-                        head: head, body: RequestBody(stream: stream), remoteAddress: remote, id: "\(number)-\(sequence)")
+                        head: head, body: RequestBody(stream: stream), remoteAddress: remote, id: id, forwarding: served.forwarding)
                     defer {
                         metrics.request(
                             route: Self.routeLabel(request.path), method: head.method.rawValue, status: Int(writer.status?.code ?? 0),

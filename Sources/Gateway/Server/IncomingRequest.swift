@@ -15,9 +15,12 @@ struct IncomingRequest: Sendable {
     let remoteAddress: String
     /// A short id for correlating log lines.
     let id: String
+    /// The connection's forwarding core, which relays an authorized request to the registry.
+    let forwarding: ForwardingHandle?
 
-    init(head: HTTPRequestHead, body: RequestBody, remoteAddress: String, id: String) {
+    init(head: HTTPRequestHead, body: RequestBody, remoteAddress: String, id: String, forwarding: ForwardingHandle? = nil) {
         self.head = head
+        self.forwarding = forwarding
         self.body = body
         self.remoteAddress = remoteAddress
         self.id = id

@@ -87,6 +87,17 @@ final class ResponseWriter: @unchecked Sendable {
         }
     }
 
+    /// Notes a response that the forwarding core wrote for this request.
+    func recordForwarded(_ outcome: ExchangeOutcome) {
+        if outcome.status != 0 {
+            headSent = true
+            status = HTTPResponseStatus(statusCode: outcome.status)
+        }
+        bytesWritten = outcome.bytesOut
+        ended = outcome.completed
+        if outcome.closesConnection || !outcome.completed { closeConnection = true }
+    }
+
     /// Writes a whole response with a fixed body.
     func respond(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: [UInt8], contentType: String) async throws {
         var headers = headers

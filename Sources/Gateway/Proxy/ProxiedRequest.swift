@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Policy
+
+/// A `/v2/` request that was authorized and goes to the registry: the upstream head with its
+/// token, and what Portcullis does when the registry answers (the rejected-token diagnosis,
+/// the tags-of-digest cache, push times, the audit stream) and when the exchange ends (the
+/// request log line, metrics).
+///
+/// Made by ``ProxyHandler`` on either path (decided on the event loop, or by the asynchronous
+/// handler); used by the forwarding core on the client channel's event loop only, after it was
+/// handed there, hence `@unchecked Sendable`.
+final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
+    let upstreamHead: HTTPRequestHead
+    let endpoint: UpstreamEndpoint
+    let silenceTimeout: TimeAmount
+
+    private let proxy: ProxyHandler
+    private let state: GatewayState
+    private let method: HTTPMethod
+    private let path: String
+    private let account: String
+    private let remoteAddress: String
+    private var log: RequestLog
+    private let started: NIODeadline
+    private var sent: NIODeadline
+    /// Whether this request's metrics are counted here (decided on the loop) or by the
+    /// asynchronous handler's connection loop.
+    private let countsMetrics: Bool
+
+    init(
+        upstreamHead: HTTPRequestHead, endpoint: UpstreamEndpoint, proxy: ProxyHandler, state: GatewayState, method: HTTPMethod,
+        path: String, account: String, remoteAddress: String, log: RequestLog, started: NIODeadline, countsMetrics: Bool
+    ) {
+        self.upstreamHead = upstreamHead
+        self.endpoint = endpoint
+        self.silenceTimeout = .seconds(Int64(state.configuration.upstreamResponseTimeout))
+        self.proxy = proxy
+        self.state = state
+        self.method = method
+        self.path = path
+        self.account = account
+        self.remoteAddress = remoteAddress
+        self.log = log
+        self.started = started
+        self.sent = .now()
+        self.countsMetrics = countsMetrics
+    }
+
+    private var logger: Logger { proxy.logger }
+
+    func responseHead(_ head: HTTPResponseHead) -> ResponseDecision {
+        let status = Int(head.status.code)
+        log.upstreamStatus = status
+        proxy.observability.metrics.upstreamLatency(
+            route: ProxyHandler.routeTemplate(path), nanoseconds: (NIODeadline.now() - sent).nanoseconds)
+        if head.status == .unauthorized {
+            let upstream = state.configuration.upstream
+            let registryChallenge = head.headers["www-authenticate"].joined(separator: ", ")
+            log.outcome = "registry rejected Portcullis's token"
+            logger.error(
+                "the registry rejected the token Portcullis minted: check that its auth.token issuer and service match upstream.issuer and upstream.service and that its rootcertbundle (or jwks) trusts Portcullis's key",
+                metadata: log.metadata.merging([
+                    "registry_challenge": "\(registryChallenge)", "key_hint": "\(state.upstreamMinter.hint)",
+                    "key_id": "\(state.upstreamMinter.announcedKeyID)", "registry_version": "\(upstream.registryVersion)",
+                    "upstream_issuer": "\(upstream.issuer)", "upstream_service": "\(upstream.service)",
+                ]) { $1 })
+            return .answer(
+                ProxyHandler.errorResponse(
+                    .badGateway,
+                    RegistryErrorBody(
+                        code: "UNAVAILABLE",
+                        message: "the registry rejected Portcullis's token (issuer/service/key trust mismatch between Portcullis and the registry); see Portcullis's error log",
+                        detail: .text(registryChallenge))))
+        }
+        // The registry has made a push or delete by the time it answers 2xx: the tags-of-digest
+        // cache and the audit stream learn of it before the client does, and even when the
+        // client is gone before the answer reaches it.
+        if (200..<300).contains(status) && (method == .PUT || method == .DELETE) {
+            proxy.didForward(method: method, path: path, status: status, headers: head.headers, state: state)
+            proxy.auditChange(method: method, path: path, account: account, peer: remoteAddress, status: status, requestID: log.id)
+        }
+        return .relay(
+            HTTPResponseHead(version: .http1_1, status: head.status, headers: ForwardingHeaders.clientResponseHeaders(from: head.headers)))
+    }
+
+    func upstreamFailed(_ error: any Error) -> LocalResponse {
+        let upstream = state.configuration.upstream
+        if error is UpstreamSilence {
+            let seconds = state.configuration.upstreamResponseTimeout
+            log.outcome = "upstream timed out: no answer within timeouts.upstream_response (\(seconds) s)"
+            logger.error("registry did not answer in time", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
+            return ProxyHandler.errorResponse(
+                .gatewayTimeout,
+                RegistryErrorBody(
+                    code: "UNAVAILABLE", message: "the registry at \(upstream.url) did not answer within \(seconds) s (timeouts.upstream_response)"))
+        }
+        log.outcome = "upstream unreachable: \(error)"
+        logger.error("registry unreachable", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
+        return ProxyHandler.errorResponse(
+            .serviceUnavailable,
+            RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable", detail: .text("\(error)")))
+    }
+
+    func finished(_ outcome: ExchangeOutcome) {
+        if countsMetrics {
+            proxy.observability.metrics.request(
+                route: ProxyHandler.routeTemplate(path), method: method.rawValue, status: outcome.status, bytesIn: outcome.bytesIn,
+                bytesOut: outcome.bytesOut)
+        }
+        switch outcome.failure {
+        case .clientGoneDuringRequest where outcome.duringShutdown, .clientGoneDuringResponse where outcome.duringShutdown:
+            log.outcome = "cut: the shutdown grace period (shutdown.grace_period) ended first"
+            logger.warning("request cut by shutdown", metadata: log.metadata)
+        case .clientGoneDuringRequest:
+            log.outcome = "client went away during the request body"
+            logger.notice("request aborted by client", metadata: log.metadata)
+        case .clientGoneDuringResponse:
+            log.outcome = "stream broken after \(outcome.bytesOut) bytes: the client went away"
+            logger.error("response stream broken", metadata: log.metadata)
+        case .upstreamBrokeResponse(let error):
+            log.outcome = "stream broken after \(outcome.bytesOut) bytes: \(error)"
+            logger.error("response stream broken", metadata: log.metadata)
+        case .upstreamFailedBeforeResponse:
+            break  // logged by upstreamFailed
+        case nil:
+            guard outcome.upstreamStatus != 401 else { return }  // logged by responseHead
+            log.status = outcome.status
+            log.bytes = outcome.bytesOut
+            log.durationNanoseconds = (NIODeadline.now() - started).nanoseconds
+            logger.info("request", metadata: log.metadata)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Policy
+
+extension ProxyHandler: RequestAdmission {
+    /// Decides a request head on the event loop when everything it needs is at hand: a `/v2/`
+    /// route, a Bearer token already verified (or a Basic credential whose check is cached),
+    /// and access that the token (and rules) grant in full. Such a request is forwarded from
+    /// the pipeline. Anything else, refusals included, goes to ``handle(_:writer:)``, which
+    /// answers it with its log and audit lines.
+    ///
+    /// route → identity → decision → upstream token → forward, without leaving the loop.
+    func admit(_ head: HTTPRequestHead, client: ClientRequest) -> (any ForwardedRequest)? {
+        let started = NIODeadline.now()
+        guard head.uri.hasPrefix("/v2"), !head.headers.contains(name: "expect") else { return nil }
+        let (path, query) = Self.split(head.uri)
+        guard path == "/v2" || path.hasPrefix("/v2/") else { return nil }
+        let state = state.current
+
+        // Route: the access the request needs.
+        let scopes: [Scope]
+        switch AccessMap.requiredAccess(method: head.method.rawValue, path: path, query: query, contentType: head.headers.first(name: "content-type")) {
+        case .rejected: return nil
+        case .authenticated: scopes = []
+        case .scopes(let list): scopes = list
+        }
+        // Endpoints Portcullis answers itself.
+        if Self.isAnsweredLocally(method: head.method, path: path, query: query) { return nil }
+
+        // Identity and decision, from caches only.
+        let now = Date()
+        let account: String
+        var issuerName: String?
+        switch PresentedCredential(head.headers) {
+        case .bearer(let token):
+            guard let (claims, issuer) = state.cachedClientToken(token, now: now),
+                Self.missingAccess(scopes, claims: claims, issuer: issuer, rules: state.rules).isEmpty
+            else { return nil }
+            account = claims.sub.value
+            if !issuer.isPortcullis { issuerName = issuer.verifier.issuer }
+        case .basic(let user, let secret):
+            let seconds = now.timeIntervalSince1970
+            guard state.credentials.isCheapToVerify(account: user, secret: secret, now: seconds, cache: authenticator.cache),
+                case .allowed = authenticator.throttle.check(account: user, address: client.remoteAddress, now: seconds),
+                let identity = try? state.credentials.authenticate(account: user, secret: secret, now: seconds, cache: authenticator.cache),
+                state.rules.grant(scopes, to: identity).isComplete
+            else { return nil }
+            authenticator.throttle.recordSuccess(account: user)
+            account = identity.account
+        case .none, .malformed:
+            return nil
+        }
+
+        var log = RequestLog(id: client.id, method: head.method.rawValue, path: path)
+        log.resource = scopes.first?.resource.name
+        log.action = scopes.first?.actions.description
+        log.account = account
+        log.issuer = issuerName
+        return try? forwardedRequest(
+            head, path: path, account: account, scopes: scopes, remoteAddress: client.remoteAddress, state: state, log: log, now: now,
+            started: started, countsMetrics: true)
+    }
+
+    /// The request as it goes to the registry: its head with an upstream token minted (or
+    /// reused) for exactly `scopes`, in the pinned registry version's format.
+    /// - Throws: when the token cannot be minted or the upstream URL is unusable.
+    func forwardedRequest(
+        _ head: HTTPRequestHead, path: String, account: String, scopes: [Scope], remoteAddress: String, state: GatewayState, log: RequestLog,
+        now: Date, started: NIODeadline, countsMetrics: Bool
+    ) throws -> ProxiedRequest {
+        let configuration = state.configuration
+        let upstream = configuration.upstream
+        let (token, cached) = try state.upstreamTokens.token(
+            subject: account, scopes: scopes, lifetime: upstream.tokenLifetime, now: now.timeIntervalSince1970
+        ) {
+            try state.upstreamMinter.mint(
+                TokenClaims(
+                    issuer: upstream.issuer, subject: account, audience: upstream.service, scopes: scopes, now: now,
+                    lifetime: upstream.tokenLifetime, id: UUID().uuidString))
+        }
+        observability.metrics.upstreamTokenCache(hit: cached)
+        let endpoint = state.upstreamEndpoint
+        var headers = ForwardingHeaders.upstreamRequestHeaders(
+            from: head.headers, token: token, publicScheme: configuration.publicURL.scheme,
+            publicAuthority: configuration.publicURL.authority, clientAddress: remoteAddress)
+        headers.add(name: "Host", value: endpoint.authority)
+        ForwardingHeaders.frameBody(of: head, into: &headers)
+        return ProxiedRequest(
+            upstreamHead: HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers), endpoint: endpoint,
+            proxy: self, state: state, method: head.method, path: path, account: account, remoteAddress: remoteAddress, log: log,
+            started: started, countsMetrics: countsMetrics)
+    }
+
+    /// The access in `scopes` that a verified token does not grant: beyond its access claim, or
+    /// (for an external issuer whose claim is not taken as is) beyond the rules for its subject.
+    static func missingAccess(_ scopes: [Scope], claims: TokenClaims, issuer: TrustedIssuers.Issuer, rules: RuleSet) -> [Scope] {
+        let granted = claims.scopes
+        var missing = scopes.filter { needed in
+            !granted.contains { $0.resource == needed.resource && $0.actions.satisfies(needed.actions) }
+        }
+        if !issuer.trustAccessClaim {
+            let grant = rules.grant(scopes, to: Identity(account: claims.sub.value, kind: .user))
+            missing += grant.missing.filter { !missing.contains($0) }
+        }
+        return missing
+    }
+
+    /// The path and query of a request target.
+    static func split(_ uri: String) -> (path: String, query: String?) {
+        guard let mark = uri.firstIndex(of: "?") else { return (uri, nil) }
+        return (String(uri[..<mark]), String(uri[uri.index(after: mark)...]))
+    }
+}
