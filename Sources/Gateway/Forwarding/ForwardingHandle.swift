@@ -23,15 +23,15 @@ struct ForwardingHandle: Sendable {
         let exchange: EventLoopFuture<ExchangeOutcome> = eventLoop.flatSubmit {
             handler.value.forwardHandedOff(request(), keepAlive: keepAlive, isHEAD: isHEAD, on: eventLoop)
         }
-        if let body {
-            do {
+        do {
+            if let body {
                 for try await buffer in body {
                     try await eventLoop.flatSubmit { handler.value.pushBody(.body(.byteBuffer(buffer)), on: eventLoop) }.get()
                 }
-                try await eventLoop.flatSubmit { handler.value.pushBody(.end(nil), on: eventLoop) }.get()
-            } catch {
-                // The client went away or the exchange ended early: the outcome says which.
             }
+            try await eventLoop.flatSubmit { handler.value.pushBody(.end(nil), on: eventLoop) }.get()
+        } catch {
+            // The client went away or the exchange ended early: the outcome says which.
         }
         do {
             return try await exchange.get()

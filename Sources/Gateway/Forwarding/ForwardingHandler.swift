@@ -248,6 +248,9 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var outcome = exchange.outcome
         if let upstream = exchange.upstream {
             let reusable = outcome.completed && exchange.requestEnded && exchange.upstreamKeepAlive && !exchange.dropping
+            // Paused for this client's backpressure; an idle connection reads (to see a close),
+            // and the next exchange on it must.
+            if reusable { upstream.resumeReads() }
             pool.release(upstream, endpoint: exchange.request.endpoint, reusable: reusable)
         }
         let unfinishedBody = !exchange.requestEnded
@@ -263,7 +266,10 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.close(promise: nil)
             } else {
                 state = .idle
-                if pendingRead { context.read() }
+                if pendingRead {
+                    pendingRead = false
+                    context.read()
+                }
             }
         case .pushed(let promise):
             outcome.closesConnection = outcome.closesConnection || closeClient
