@@ -239,8 +239,12 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Finishing
 
     /// Ends the current exchange: tells the request, returns or closes the upstream connection,
-    /// and (for a request admitted here) decides the client connection's fate.
-    private func finish(context: ChannelHandlerContext, closeClient: Bool) {
+    /// writes `last` (the response's end) and (for a request admitted here) decides the client
+    /// connection's fate.
+    ///
+    /// The state is settled before `last` is written: writing a response's end makes NIO's
+    /// pipeline handler deliver the next pipelined request at once, inside that write.
+    private func finish(context: ChannelHandlerContext, closeClient: Bool, last: HTTPServerResponsePart? = nil) {
         guard let exchange else { return }
         self.exchange = nil
         for waiter in connectionWaiters { waiter.fail(ChannelError.ioOnClosedChannel) }
@@ -260,13 +264,18 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
             outcome.closesConnection = close
             exchange.request.finished(outcome)
             let stayOpen = connections.setBusy(connectionNumber, false)
-            if case .closed = state { return }
-            if close || (!stayOpen && !isHTTP2) || (isHTTP2 && unfinishedBody) {
+            if case .closed = state {
+                if let last { context.writeAndFlush(wrapOutboundOut(last), promise: nil) }
+                return
+            }
+            if close || (!stayOpen && !isHTTP2) {
                 state = unfinishedBody ? .discarding : .closed
+                if let last { context.writeAndFlush(wrapOutboundOut(last), promise: nil) }
                 context.close(promise: nil)
             } else {
                 state = .idle
-                if pendingRead {
+                if let last { context.writeAndFlush(wrapOutboundOut(last), promise: nil) }
+                if pendingRead, case .idle = state {
                     pendingRead = false
                     context.read()
                 }
@@ -278,6 +287,7 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
             } else {
                 state = .idle
             }
+            if let last { context.writeAndFlush(wrapOutboundOut(last), promise: nil) }
             if closeClient { context.close(promise: nil) }
             promise.succeed(outcome)
         }
@@ -325,8 +335,7 @@ extension ForwardingHandler: UpstreamConnectionDelegate {
             guard exchange.responseHeadSent else { return }
             exchange.outcome.completed = true
             self.exchange = exchange
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
-            finish(context: context, closeClient: false)
+            finish(context: context, closeClient: false, last: .end(trailers))
         }
     }
 
@@ -376,8 +385,7 @@ extension ForwardingHandler: UpstreamConnectionDelegate {
         if !response.body.isEmpty && !exchange.isHEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        finish(context: context, closeClient: false)
+        finish(context: context, closeClient: false, last: .end(nil))
     }
 }
 

@@ -38,9 +38,8 @@ struct StructuredLogHandler: LogHandler {
             }
         }
 
-        func write(_ line: String) {
-            var bytes = Array(line.utf8)
-            bytes.append(0x0A)
+        /// Writes a whole line (with its newline) in one `write(2)`.
+        func write(_ bytes: [UInt8]) {
             lock.withLock { _ in
                 var offset = 0
                 while offset < bytes.count {
@@ -75,46 +74,9 @@ struct StructuredLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let time = Self.timestamp()
-        switch format {
-        case .json:
-            var object: [String: Any] = ["time": time, "level": event.level.rawValue, "logger": label, "message": event.message.description]
-            for (key, value) in merged { object[key] = Self.json(value) }
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
-                sink.write(String(decoding: data, as: UTF8.self))
-            }
-        case .logfmt:
-            var line = "time=\(time) level=\(event.level.rawValue) logger=\(Self.quote(label)) msg=\(Self.quote(event.message.description))"
-            for key in merged.keys.sorted() {
-                line += " \(key)=\(Self.quote(merged[key]!.description))"
-            }
-            sink.write(line)
-        }
-    }
-
-    private static func json(_ value: Logger.MetadataValue) -> Any {
-        switch value {
-        case .string(let string): string
-        case .stringConvertible(let convertible): convertible.description
-        case .array(let array): array.map(json)
-        case .dictionary(let dictionary): dictionary.mapValues(json)
-        }
-    }
-
-    private static func quote(_ text: String) -> String {
-        if !text.isEmpty, !text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\n" || $0 == "\\" }) { return text }
-        return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n") + "\""
-    }
-
-    private static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var parts = tm()
-        var seconds = now.tv_sec
-        gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(now.tv_nsec / 1_000_000))
+        sink.write(
+            LogLineEncoder.line(
+                format: format, time: LogLineEncoder.timestamp(), level: event.level, label: label, message: event.message.description,
+                metadata: merged))
     }
 }

@@ -1,0 +1,160 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Encodes a log event as one line of bytes, in JSON or logfmt, without Foundation: the request
+/// log line is written for every request, so it costs one buffer and no formatter.
+///
+/// JSON lines have their keys sorted (the event's `time`, `level`, `logger` and `message` among
+/// the metadata keys), strings escaped as RFC 8259 requires and `/` left as it is. logfmt lines
+/// start with `time`, `level`, `logger` and `msg`, then the metadata keys sorted; a value with a
+/// space, `"`, `=`, `\` or a newline is quoted.
+enum LogLineEncoder {
+    /// The line for an event, with its trailing newline.
+    static func line(
+        format: StructuredLogHandler.Format, time: [UInt8], level: Logger.Level, label: String, message: String, metadata: Logger.Metadata
+    ) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + metadata.count * 32)
+        switch format {
+        case .json:
+            var fields: [(String, Logger.MetadataValue)] = Array(metadata)
+            fields.append(("time", .string(String(decoding: time, as: UTF8.self))))
+            fields.append(("level", .string(level.rawValue)))
+            fields.append(("logger", .string(label)))
+            fields.append(("message", .string(message)))
+            fields.sort { $0.0 < $1.0 }
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for (key, value) in fields {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                appendJSONString(key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                appendJSON(value, to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case .logfmt:
+            out.append(contentsOf: "time=".utf8)
+            out.append(contentsOf: time)
+            out.append(contentsOf: " level=".utf8)
+            out.append(contentsOf: level.rawValue.utf8)
+            out.append(contentsOf: " logger=".utf8)
+            appendLogfmt(label, to: &out)
+            out.append(contentsOf: " msg=".utf8)
+            appendLogfmt(message, to: &out)
+            for key in metadata.keys.sorted() {
+                out.append(UInt8(ascii: " "))
+                out.append(contentsOf: key.utf8)
+                out.append(UInt8(ascii: "="))
+                appendLogfmt(metadata[key]!.description, to: &out)
+            }
+        }
+        out.append(0x0A)
+        return out
+    }
+
+    private static func appendJSON(_ value: Logger.MetadataValue, to out: inout [UInt8]) {
+        switch value {
+        case .string(let string):
+            appendJSONString(string, to: &out)
+        case .stringConvertible(let convertible):
+            appendJSONString(convertible.description, to: &out)
+        case .array(let array):
+            out.append(UInt8(ascii: "["))
+            for (index, element) in array.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                appendJSON(element, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .dictionary(let dictionary):
+            out.append(UInt8(ascii: "{"))
+            for (index, key) in dictionary.keys.sorted().enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                appendJSONString(key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                appendJSON(dictionary[key]!, to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    static func appendJSONString(_ string: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0..<0x20:
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func appendLogfmt(_ text: String, to out: inout [UInt8]) {
+        let needsQuotes = text.isEmpty || text.utf8.contains { $0 == 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x0A || $0 == 0x5C }
+        guard needsQuotes else {
+            out.append(contentsOf: text.utf8)
+            return
+        }
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+            case 0x22: out.append(contentsOf: [0x5C, 0x22])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// The current time as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+    static func timestamp() -> [UInt8] {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var parts = tm()
+        var seconds = now.tv_sec
+        gmtime_r(&seconds, &parts)
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8((rest / divisor) % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        out.append(UInt8(ascii: "."))
+        digits(Int(now.tv_nsec / 1_000_000), 3)
+        out.append(UInt8(ascii: "Z"))
+        return out
+    }
+}
