@@ -67,18 +67,21 @@ struct ForwardingHandlerTests {
     /// Admits every head (rewriting its credentials and `Host`), except those `handOff` picks.
     final class TestAdmission: RequestAdmission, @unchecked Sendable {
         var handOff: (HTTPRequestHead) -> Bool = { _ in false }
+        /// Answers heads at once with this instead of forwarding, when it returns one.
+        var answer: (HTTPRequestHead) -> LocalResponse? = { _ in nil }
         /// Set on each admitted request before it is returned.
         var configure: (TestRequest) -> Void = { _ in }
         var clients: [ClientRequest] = []
         var admitted: [TestRequest] = []
 
-        func admit(_ head: HTTPRequestHead, client: ClientRequest) -> (any ForwardedRequest)? {
+        func admit(_ head: HTTPRequestHead, client: ClientRequest) -> Admission? {
             clients.append(client)
             if handOff(head) { return nil }
+            if let response = answer(head) { return .respond(response) }
             guard let request = try? TestRequest(upstreamHead: ForwardingHandlerTests.rewritten(head)) else { return nil }
             configure(request)
             admitted.append(request)
-            return request
+            return .forward(request)
         }
     }
 
@@ -649,5 +652,31 @@ struct ForwardingHandlerTests {
         #expect(h.source.acquisitions == 1)
         #expect(try h.upstreamReceived() == [.head(Self.rewritten(next)), .end(nil)])
         #expect(h.admission.clients.map(\.id) == ["1-1", "1-2"])
+    }
+
+    @Test("a request the admission answers at once gets that response with its Content-Length, reaches neither the registry nor the next handler, and the connection serves the next request")
+    func answersAtOnce() throws {
+        let h = try Harness()
+        defer { h.tearDown() }
+        h.admission.answer = { $0.uri.hasPrefix("/token") ? LocalResponse(status: .ok, headers: ["content-type": "application/json"], body: Array(#"{"token":"t"}"#.utf8)) : nil }
+        try h.send(.head(Self.request(.GET, "/token?service=registry")))
+        try h.send(.end(nil))
+        let parts = try h.clientReceived()
+        #expect(parts.count == 3)
+        if case .head(let head)? = parts.first {
+            #expect(head.status == .ok)
+            #expect(head.headers["content-length"] == ["13"])
+        } else {
+            Issue.record("no response head: \(parts)")
+        }
+        #expect(parts.dropFirst().first == .body(.byteBuffer(Self.buffer(#"{"token":"t"}"#))))
+        #expect(h.source.acquisitions == 0)
+        #expect(h.collector.parts.isEmpty)
+        #expect(h.client.isActive)
+
+        let next = Self.request()
+        try h.send(.head(next))
+        try h.send(.end(nil))
+        #expect(try h.upstreamReceived() == [.head(Self.rewritten(next)), .end(nil)])
     }
 }

@@ -61,7 +61,7 @@ enum GatewayRunner {
         )
         var server = HTTPServer(
             host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger, metrics: observability.metrics)
-        server.admission = proxy
+        server.admission = router
         server.onShutdown = { readiness.markDraining() }
         server.tlsContext = { holder.current.tlsContext }
         server.proxyProtocol = configuration.proxyProtocol

@@ -26,6 +26,8 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case exchanging
         /// The asynchronous handler owns the request; `exchange` is set if it asked for forwarding.
         case handedOff
+        /// Answered at once; the request's end is still to come (`close`: then close).
+        case answered(close: Bool)
         /// The response went out before the request body ended: the connection closes.
         case discarding
         case closed
@@ -113,22 +115,50 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             let client = ClientRequest(
                 remoteAddress: clientAddress(head.headers), id: "\(connectionNumber)-\(sequence.next())", isHTTP2: isHTTP2)
-            guard let admission, let request = admission.admit(head, client: client) else {
+            guard let admission, let admitted = admission.admit(head, client: client) else {
                 state = .handedOff
                 sequence.handOff(id: client.id, remoteAddress: client.remoteAddress)
                 context.fireChannelRead(data)
                 return
             }
             connections.setBusy(connectionNumber, true)
-            state = .exchanging
-            begin(request, source: .pipeline, keepAlive: head.isKeepAlive, isHEAD: head.method == .HEAD, context: context)
+            switch admitted {
+            case .forward(let request):
+                state = .exchanging
+                begin(request, source: .pipeline, keepAlive: head.isKeepAlive, isHEAD: head.method == .HEAD, context: context)
+            case .respond(let response):
+                answerAtOnce(response, keepAlive: head.isKeepAlive, isHEAD: head.method == .HEAD, context: context)
+            }
         case .exchanging:
             relayRequestPart(part)
         case .handedOff:
             context.fireChannelRead(data)
+        case .answered(let close):
+            guard case .end = part else { return }
+            let stayOpen = connections.setBusy(connectionNumber, false)
+            if close || (!stayOpen && !isHTTP2) {
+                state = .closed
+                context.close(promise: nil)
+            } else {
+                state = .idle
+            }
         case .discarding, .closed:
             break
         }
+    }
+
+    /// Writes a response decided on the loop; the request's end is awaited in `answered`.
+    private func answerAtOnce(_ response: LocalResponse, keepAlive: Bool, isHEAD: Bool, context: ChannelHandlerContext) {
+        var headers = response.headers
+        headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
+        let close = !isHTTP2 && (!keepAlive || connections.isShuttingDown)
+        if close && connections.isShuttingDown { headers.replaceOrAdd(name: "connection", value: "close") }
+        state = .answered(close: close)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        if !response.body.isEmpty && !isHEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     private func relayRequestPart(_ part: HTTPServerRequestPart) {

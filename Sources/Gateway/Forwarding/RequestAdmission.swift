@@ -2,13 +2,21 @@ import NIOHTTP1
 
 /// The application's say on each request head, asked on the event loop before anything else.
 ///
-/// Returning a ``ForwardedRequest`` means the request is decided and goes to the registry from
-/// the channel pipeline, without leaving the event loop. `nil` hands the request to the
-/// asynchronous request handler (anything that must wait: a signature or password check not in
-/// a cache, an endpoint Portcullis answers itself, a refusal with its log and audit lines).
+/// An ``Admission`` means the request is decided without leaving the event loop: it goes to
+/// the registry from the channel pipeline, or it is answered at once. `nil` hands the request
+/// to the asynchronous request handler (anything that must wait: a signature or password
+/// check not in a cache, a refusal with its log and audit lines, a request body to read).
 protocol RequestAdmission: Sendable {
     /// Decides `head` synchronously if it can, else returns `nil`.
-    func admit(_ head: HTTPRequestHead, client: ClientRequest) -> (any ForwardedRequest)?
+    func admit(_ head: HTTPRequestHead, client: ClientRequest) -> Admission?
+}
+
+/// A request decided on the event loop.
+enum Admission {
+    /// Relay it to the registry.
+    case forward(any ForwardedRequest)
+    /// Answer it with this (a request without a body only).
+    case respond(LocalResponse)
 }
 
 /// Who sent a request head, as the transport knows it.

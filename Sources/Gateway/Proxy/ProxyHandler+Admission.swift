@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 import Policy
 
-extension ProxyHandler: RequestAdmission {
+extension ProxyHandler {
     /// Decides a request head on the event loop when everything it needs is at hand: a `/v2/`
     /// route, a Bearer token already verified (or a Basic credential whose check is cached),
     /// and access that the token (and rules) grant in full. Such a request is forwarded from
@@ -11,7 +11,7 @@ extension ProxyHandler: RequestAdmission {
     /// answers it with its log and audit lines.
     ///
     /// route → identity → decision → upstream token → forward, without leaving the loop.
-    func admit(_ head: HTTPRequestHead, client: ClientRequest) -> (any ForwardedRequest)? {
+    func admit(_ head: HTTPRequestHead, client: ClientRequest) -> Admission? {
         let started = NIODeadline.now()
         guard head.uri.hasPrefix("/v2"), !head.headers.contains(name: "expect") else { return nil }
         let (path, query) = Self.split(head.uri)
@@ -57,9 +57,12 @@ extension ProxyHandler: RequestAdmission {
         log.action = scopes.first?.actions.description
         log.account = account
         log.issuer = issuerName
-        return try? forwardedRequest(
-            head, path: path, account: account, scopes: scopes, remoteAddress: client.remoteAddress, state: state, log: log, now: now,
-            started: started, countsMetrics: true)
+        guard
+            let request = try? forwardedRequest(
+                head, path: path, account: account, scopes: scopes, remoteAddress: client.remoteAddress, state: state, log: log, now: now,
+                started: started, countsMetrics: true)
+        else { return nil }
+        return .forward(request)
     }
 
     /// The request as it goes to the registry: its head with an upstream token minted (or

@@ -1,7 +1,7 @@
 import NIOHTTP1
 
 /// Sends each request to the endpoint that serves it.
-struct GatewayRouter: RequestHandler {
+struct GatewayRouter: RequestHandler, RequestAdmission {
     let tokenEndpoint: TokenEndpoint
     let proxy: ProxyHandler
     let readiness: Readiness
@@ -12,6 +12,18 @@ struct GatewayRouter: RequestHandler {
     let jwksPath: @Sendable () -> String
     /// The admin listener's router: health, readiness and metrics only.
     var adminOnly = false
+
+    /// Decides on the event loop what can be: `/v2/` requests the proxy forwards at once, and
+    /// tokens for cached credentials. Everything else goes to ``handle(_:writer:)``.
+    func admit(_ head: HTTPRequestHead, client: ClientRequest) -> Admission? {
+        guard !adminOnly else { return nil }
+        if head.uri.hasPrefix("/v2") { return proxy.admit(head, client: client) }
+        if head.uri == "/token" || head.uri.hasPrefix("/token?") {
+            let query = head.uri.firstIndex(of: "?").map { String(head.uri[head.uri.index(after: $0)...]) }
+            return tokenEndpoint.answerOnLoop(head, query: query, client: client).map { .respond($0) }
+        }
+        return nil
+    }
 
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
         if adminOnly && !["/healthz", "/readyz", "/metrics"].contains(request.path) {

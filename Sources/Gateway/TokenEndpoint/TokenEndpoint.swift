@@ -96,13 +96,63 @@ struct TokenEndpoint: Sendable {
         }
 
         let offline = parameters.first("offline_token") == "true" && identity.kind != .anonymous
-        let issued = try issue(scopes, to: identity, state: state, request: request, refresh: offline)
-        var body: [String: Any] = [
-            "token": issued.token, "access_token": issued.token, "expires_in": configuration.token.lifetime,
-            "issued_at": issued.issuedAt,
-        ]
-        if let refresh = issued.refreshToken { body["refresh_token"] = refresh }
-        try await respondJSON(body, writer: writer)
+        let issued = try issue(scopes, to: identity, state: state, requestID: request.id, peer: request.remoteAddress, refresh: offline)
+        let answer = Self.tokenAnswer(issued, lifetime: configuration.token.lifetime)
+        try await writer.respond(status: answer.status, headers: answer.headers, body: answer.body, contentType: "application/json")
+    }
+
+    /// Answers `GET /token` on the event loop when nothing has to wait: the service and scopes
+    /// are valid and the caller is anonymous or presents a Basic credential whose check is
+    /// cached. `nil` leaves the request to ``handle(_:writer:)`` (refusals included).
+    func answerOnLoop(_ head: HTTPRequestHead, query: String?, client: ClientRequest) -> LocalResponse? {
+        guard head.method == .GET, !head.headers.contains(name: "content-length"), !head.headers.contains(name: "transfer-encoding") else { return nil }
+        let state = state.current
+        let configuration = state.configuration
+        let parameters = QueryParameters(query ?? "")
+        guard parameters.first("service") == configuration.token.service, let scopes = try? Scope.parseAll(parameters.values("scope")) else { return nil }
+        let identity: Identity
+        switch PresentedCredential(head.headers) {
+        case .none:
+            identity = .anonymous
+        case .basic(let account, let secret):
+            if let requested = parameters.first("account"), !requested.isEmpty, requested != account { return nil }
+            let now = Date().timeIntervalSince1970
+            guard state.credentials.isCheapToVerify(account: account, secret: secret, now: now, cache: authenticator.cache),
+                case .allowed = authenticator.throttle.check(account: account, address: client.remoteAddress, now: now),
+                let verified = try? state.credentials.authenticate(account: account, secret: secret, now: now, cache: authenticator.cache)
+            else { return nil }
+            authenticator.throttle.recordSuccess(account: account)
+            identity = verified
+        case .bearer, .malformed:
+            return nil
+        }
+        let offline = parameters.first("offline_token") == "true" && identity.kind != .anonymous
+        guard let issued = try? issue(scopes, to: identity, state: state, requestID: client.id, peer: client.remoteAddress, refresh: offline) else {
+            return nil
+        }
+        let answer = Self.tokenAnswer(issued, lifetime: configuration.token.lifetime)
+        observability.metrics.request(route: "token", method: "GET", status: 200, bytesIn: 0, bytesOut: answer.body.count)
+        return answer
+    }
+
+    /// The Docker token answer (`token` and `access_token` alike), keys sorted, encoded straight into bytes.
+    private static func tokenAnswer(_ issued: Issued, lifetime: Int) -> LocalResponse {
+        var body: [UInt8] = []
+        body.reserveCapacity(issued.token.utf8.count * 2 + (issued.refreshToken?.utf8.count ?? 0) + 128)
+        body.append(contentsOf: #"{"access_token":"#.utf8)
+        LogLineEncoder.appendJSONString(issued.token, to: &body)
+        body.append(contentsOf: #","expires_in":"#.utf8)
+        body.append(contentsOf: String(lifetime).utf8)
+        body.append(contentsOf: #","issued_at":"#.utf8)
+        LogLineEncoder.appendJSONString(issued.issuedAt, to: &body)
+        if let refresh = issued.refreshToken {
+            body.append(contentsOf: #","refresh_token":"#.utf8)
+            LogLineEncoder.appendJSONString(refresh, to: &body)
+        }
+        body.append(contentsOf: #","token":"#.utf8)
+        LogLineEncoder.appendJSONString(issued.token, to: &body)
+        body.append(UInt8(ascii: "}"))
+        return LocalResponse(status: .ok, headers: ["cache-control": "no-store", "content-type": "application/json"], body: body)
     }
 
     // MARK: POST (OAuth2)
@@ -191,7 +241,7 @@ struct TokenEndpoint: Sendable {
             return
         }
 
-        let issued = try issue(scopes, to: identity, state: state, request: request, refresh: offline && refreshToken == nil)
+        let issued = try issue(scopes, to: identity, state: state, requestID: request.id, peer: request.remoteAddress, refresh: offline && refreshToken == nil)
         var body: [String: Any] = [
             "access_token": issued.token, "expires_in": configuration.token.lifetime, "issued_at": issued.issuedAt,
             "scope": issued.grantedScopes.map(\.description).joined(separator: " "),
@@ -209,8 +259,7 @@ struct TokenEndpoint: Sendable {
         var refreshToken: String?
     }
 
-    private func issue(_ scopes: [Scope], to identity: Identity, state: GatewayState, request: IncomingRequest, refresh: Bool) throws -> Issued {
-        let requestID = request.id
+    private func issue(_ scopes: [Scope], to identity: Identity, state: GatewayState, requestID: String, peer: String, refresh: Bool) throws -> Issued {
         let configuration = state.configuration
         let now = Date()
         let grant = state.rules.grant(scopes, to: identity)
@@ -238,10 +287,10 @@ struct TokenEndpoint: Sendable {
         }
         observability.metrics.tokenIssuance(outcome: grant.isComplete ? "complete" : "partial")
         observability.audit.tokenIssued(
-            account: identity.kind == .anonymous ? "anonymous" : identity.account, peer: request.remoteAddress,
+            account: identity.kind == .anonymous ? "anonymous" : identity.account, peer: peer,
             granted: grant.scopes.map(\.description).joined(separator: " "), refreshToken: refresh, requestID: requestID)
         return Issued(
-            token: token, issuedAt: (claims.iat?.value ?? now).formatted(.iso8601), grantedScopes: grant.scopes,
+            token: token, issuedAt: InternetTime.seconds((claims.iat?.value ?? now).timeIntervalSince1970), grantedScopes: grant.scopes,
             refreshToken: refreshToken)
     }
 
