@@ -103,9 +103,6 @@ final class UpstreamConnectionPool: UpstreamConnectionSource {
             return ClientBootstrap(group: eventLoop)
                 .connectTimeout(owner.connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                // Large blobs move in large reads: fewer reads and writes per GiB; the
-                // allocator grows only while reads fill the buffer.
-                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tlsContext {

@@ -188,7 +188,6 @@ struct HTTPServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024))
             .bind(host: host, port: port) { channel -> EventLoopFuture<Accepted> in
                 let info = ConnectionInfo()
                 let number = counter.add(1, ordering: .relaxed).newValue
