@@ -1,5 +1,7 @@
+import CoreMetrics
 import Metrics
 import Prometheus
+import Synchronization
 
 /// Portcullis's metrics, exported in the Prometheus text format on `GET /metrics`.
 ///
@@ -11,6 +13,25 @@ struct GatewayMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
     /// Open client connections.
     let openConnections: Meter
+    /// Metric handles already made, by name and labels: making one through the factory on every
+    /// request (its registry lock, label arrays and lookups) showed in the per-request profile.
+    private let handles = Handles()
+
+    private final class Handles: Sendable {
+        let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+        let timers = Mutex<[String: Metrics.Timer]>([:])
+    }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Counter {
+        var key = label
+        for (name, value) in dimensions {
+            key += "\u{0}" + name + "=" + value
+        }
+        if let counter = handles.counters.withLock({ $0[key] }) { return counter }
+        let counter = CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
+        handles.counters.withLock { $0[key] = counter }
+        return counter
+    }
 
     init() {
         let registry = PrometheusCollectorRegistry()
@@ -26,21 +47,26 @@ struct GatewayMetrics: Sendable {
 
     /// A request answered, by route template, method and status.
     func request(route: String, method: String, status: Int, bytesIn: Int, bytesOut: Int) {
-        Counter(label: "portcullis_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory)
-            .increment()
-        if bytesIn > 0 { Counter(label: "portcullis_request_bytes_total", dimensions: [("route", route)], factory: factory).increment(by: bytesIn) }
-        if bytesOut > 0 { Counter(label: "portcullis_response_bytes_total", dimensions: [("route", route)], factory: factory).increment(by: bytesOut) }
+        counter("portcullis_requests_total", [("route", route), ("method", method), ("status", String(status))]).increment()
+        if bytesIn > 0 { counter("portcullis_request_bytes_total", [("route", route)]).increment(by: bytesIn) }
+        if bytesOut > 0 { counter("portcullis_response_bytes_total", [("route", route)]).increment(by: bytesOut) }
     }
 
     /// How long the registry took to answer (to the response head).
     func upstreamLatency(route: String, nanoseconds: Int64) {
-        Metrics.Timer(label: "portcullis_upstream_duration_seconds", dimensions: [("route", route)], factory: factory)
-            .recordNanoseconds(nanoseconds)
+        let timer: Metrics.Timer
+        if let cached = handles.timers.withLock({ $0[route] }) {
+            timer = cached
+        } else {
+            timer = Metrics.Timer(label: "portcullis_upstream_duration_seconds", dimensions: [("route", route)], factory: factory)
+            handles.timers.withLock { $0[route] = timer }
+        }
+        timer.recordNanoseconds(nanoseconds)
     }
 
     /// A token endpoint outcome: `complete`, `partial`, `refused`, `throttled`, `error`.
     func tokenIssuance(outcome: String) {
-        Counter(label: "portcullis_token_requests_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+        counter("portcullis_token_requests_total", [("outcome", outcome)]).increment()
     }
 
     /// A failed authentication, by reason code.
@@ -50,8 +76,7 @@ struct GatewayMetrics: Sendable {
 
     /// An upstream token lookup.
     func upstreamTokenCache(hit: Bool) {
-        Counter(label: "portcullis_upstream_token_cache_total", dimensions: [("result", hit ? "hit" : "miss")], factory: factory)
-            .increment()
+        counter("portcullis_upstream_token_cache_total", [("result", hit ? "hit" : "miss")]).increment()
     }
 
     /// The Prometheus text exposition.

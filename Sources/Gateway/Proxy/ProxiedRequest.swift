@@ -21,6 +21,8 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
     private let state: GatewayState
     private let method: HTTPMethod
     private let path: String
+    /// The route template, for metric labels.
+    private let routeTemplate: String
     private let account: String
     private let remoteAddress: String
     private var log: RequestLog
@@ -32,7 +34,7 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
 
     init(
         upstreamHead: HTTPRequestHead, endpoint: UpstreamEndpoint, proxy: ProxyHandler, state: GatewayState, method: HTTPMethod,
-        path: String, account: String, remoteAddress: String, log: RequestLog, started: NIODeadline, countsMetrics: Bool
+        path: String, routeTemplate: String, account: String, remoteAddress: String, log: RequestLog, started: NIODeadline, countsMetrics: Bool
     ) {
         self.upstreamHead = upstreamHead
         self.endpoint = endpoint
@@ -41,6 +43,7 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
         self.state = state
         self.method = method
         self.path = path
+        self.routeTemplate = routeTemplate
         self.account = account
         self.remoteAddress = remoteAddress
         self.log = log
@@ -55,7 +58,7 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
         let status = Int(head.status.code)
         log.upstreamStatus = status
         proxy.observability.metrics.upstreamLatency(
-            route: ProxyHandler.routeTemplate(path), nanoseconds: (NIODeadline.now() - sent).nanoseconds)
+            route: routeTemplate, nanoseconds: (NIODeadline.now() - sent).nanoseconds)
         if head.status == .unauthorized {
             let upstream = state.configuration.upstream
             let registryChallenge = head.headers["www-authenticate"].joined(separator: ", ")
@@ -107,7 +110,7 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
     func finished(_ outcome: ExchangeOutcome) {
         if countsMetrics {
             proxy.observability.metrics.request(
-                route: ProxyHandler.routeTemplate(path), method: method.rawValue, status: outcome.status, bytesIn: outcome.bytesIn,
+                route: routeTemplate, method: method.rawValue, status: outcome.status, bytesIn: outcome.bytesIn,
                 bytesOut: outcome.bytesOut)
         }
         switch outcome.failure {

@@ -18,15 +18,20 @@ extension ProxyHandler {
         guard path == "/v2" || path.hasPrefix("/v2/") else { return nil }
         let state = state.current
 
-        // Route: the access the request needs.
+        // Route: the access the request needs (the path parsed once).
+        guard let route = try? Route(path: path) else { return nil }
+        let required =
+            head.method == .GET || head.method == .HEAD
+            ? AccessMap.requiredAccess(method: head.method.rawValue, route: route, query: query)
+            : AccessMap.requiredAccess(method: head.method.rawValue, path: path, query: query, contentType: head.headers.first(name: "content-type"))
         let scopes: [Scope]
-        switch AccessMap.requiredAccess(method: head.method.rawValue, path: path, query: query, contentType: head.headers.first(name: "content-type")) {
+        switch required {
         case .rejected: return nil
         case .authenticated: scopes = []
         case .scopes(let list): scopes = list
         }
         // Endpoints Portcullis answers itself.
-        if Self.isAnsweredLocally(method: head.method, path: path, query: query) { return nil }
+        if query != nil, route.endpoint == .tags, Self.isAnsweredLocally(method: head.method, path: path, query: query) { return nil }
 
         // Identity and decision, from caches only.
         let now = Date()
@@ -59,8 +64,8 @@ extension ProxyHandler {
         log.issuer = issuerName
         guard
             let request = try? forwardedRequest(
-                head, path: path, account: account, scopes: scopes, remoteAddress: client.remoteAddress, state: state, log: log, now: now,
-                started: started, countsMetrics: true)
+                head, path: path, routeTemplate: route.endpoint.template, account: account, scopes: scopes, remoteAddress: client.remoteAddress,
+                state: state, log: log, now: now, started: started, countsMetrics: true)
         else { return nil }
         return .forward(request)
     }
@@ -69,8 +74,8 @@ extension ProxyHandler {
     /// reused) for exactly `scopes`, in the pinned registry version's format.
     /// - Throws: when the token cannot be minted or the upstream URL is unusable.
     func forwardedRequest(
-        _ head: HTTPRequestHead, path: String, account: String, scopes: [Scope], remoteAddress: String, state: GatewayState, log: RequestLog,
-        now: Date, started: NIODeadline, countsMetrics: Bool
+        _ head: HTTPRequestHead, path: String, routeTemplate: String, account: String, scopes: [Scope], remoteAddress: String, state: GatewayState,
+        log: RequestLog, now: Date, started: NIODeadline, countsMetrics: Bool
     ) throws -> ProxiedRequest {
         let configuration = state.configuration
         let upstream = configuration.upstream
@@ -91,7 +96,8 @@ extension ProxyHandler {
         ForwardingHeaders.frameBody(of: head, into: &headers)
         return ProxiedRequest(
             upstreamHead: HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers), endpoint: endpoint,
-            proxy: self, state: state, method: head.method, path: path, account: account, remoteAddress: remoteAddress, log: log,
+            proxy: self, state: state, method: head.method, path: path, routeTemplate: routeTemplate, account: account, remoteAddress: remoteAddress,
+            log: log,
             started: started, countsMetrics: countsMetrics)
     }
 

@@ -131,8 +131,8 @@ struct ProxyHandler: Sendable {
         let forwarded: ProxiedRequest
         do {
             forwarded = try forwardedRequest(
-                request.head, path: request.path, account: account, scopes: scopes, remoteAddress: request.remoteAddress, state: state,
-                log: log, now: now, started: started,
+                request.head, path: request.path, routeTemplate: Self.routeTemplate(request.path), account: account, scopes: scopes,
+                remoteAddress: request.remoteAddress, state: state, log: log, now: now, started: started,
                 countsMetrics: false)
         } catch {
             log.outcome = "upstream token not minted: \(error)"
