@@ -1,9 +1,5 @@
 import Logging
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Encodes a log event as one line of bytes, in JSON or logfmt, without Foundation: the request
 /// log line is written for every request, so it costs one buffer and no formatter.
 ///
@@ -120,41 +116,5 @@ enum LogLineEncoder {
             }
         }
         out.append(UInt8(ascii: "\""))
-    }
-
-    /// The current time as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-    static func timestamp() -> [UInt8] {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var parts = tm()
-        var seconds = now.tv_sec
-        gmtime_r(&seconds, &parts)
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        func digits(_ value: Int, _ count: Int) {
-            var divisor = 1
-            for _ in 1..<count { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                out.append(UInt8(ascii: "0") + UInt8((rest / divisor) % 10))
-                rest %= divisor
-                divisor /= 10
-            }
-        }
-        digits(Int(parts.tm_year) + 1900, 4)
-        out.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mon) + 1, 2)
-        out.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mday), 2)
-        out.append(UInt8(ascii: "T"))
-        digits(Int(parts.tm_hour), 2)
-        out.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_min), 2)
-        out.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_sec), 2)
-        out.append(UInt8(ascii: "."))
-        digits(Int(now.tv_nsec / 1_000_000), 3)
-        out.append(UInt8(ascii: "Z"))
-        return out
     }
 }

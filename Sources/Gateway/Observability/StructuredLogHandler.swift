@@ -76,7 +76,7 @@ struct StructuredLogHandler: LogHandler {
         if let extra = event.metadata { merged.merge(extra) { $1 } }
         sink.write(
             LogLineEncoder.line(
-                format: format, time: LogLineEncoder.timestamp(), level: event.level, label: label, message: event.message.description,
+                format: format, time: InternetTime.nowWithMilliseconds(), level: event.level, label: label, message: event.message.description,
                 metadata: merged))
     }
 }
