@@ -8,8 +8,9 @@ import X509
 /// The configuration turned into the Policy values requests are decided with.
 ///
 /// One immutable value, built from the configuration and the files it names, and replaced
-/// whole when anything changes.
-struct GatewayState: Sendable {
+/// whole when anything changes. A class, so that handing it to a request is one retain (as a
+/// struct its copy retained every member, on every request).
+final class GatewayState: Sendable {
     let configuration: GatewayConfiguration
     let rules: RuleSet
     let credentials: CredentialStore
@@ -103,6 +104,25 @@ struct GatewayState: Sendable {
 
     /// Upstream tokens minted with ``upstreamMinter``; a new state starts with an empty cache.
     let upstreamTokens = UpstreamTokenCache()
+
+    init(
+        configuration: GatewayConfiguration, rules: RuleSet, credentials: CredentialStore, signingKey: SigningKey, clientMinter: TokenMinter,
+        trustedIssuers: TrustedIssuers, upstreamMinter: TokenMinter, upstreamEndpoint: UpstreamEndpoint, nextKey: SigningKey?,
+        tlsContext: NIOSSLContext?, trustedProxies: [AddressRange], previousKeys: [TrustedKey]
+    ) {
+        self.configuration = configuration
+        self.rules = rules
+        self.credentials = credentials
+        self.signingKey = signingKey
+        self.clientMinter = clientMinter
+        self.trustedIssuers = trustedIssuers
+        self.upstreamMinter = upstreamMinter
+        self.upstreamEndpoint = upstreamEndpoint
+        self.nextKey = nextKey
+        self.tlsContext = tlsContext
+        self.trustedProxies = trustedProxies
+        self.previousKeys = previousKeys
+    }
 
     /// Reads every file the configuration names.
     /// - Throws: ``ConfigurationErrors`` with a key path for each problem.

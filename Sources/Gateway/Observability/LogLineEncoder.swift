@@ -41,11 +41,11 @@ enum LogLineEncoder {
             appendLogfmt(label, to: &out)
             out.append(contentsOf: " msg=".utf8)
             appendLogfmt(message, to: &out)
-            for key in metadata.keys.sorted() {
+            for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
                 out.append(UInt8(ascii: " "))
                 out.append(contentsOf: key.utf8)
                 out.append(UInt8(ascii: "="))
-                appendLogfmt(metadata[key]!.description, to: &out)
+                appendLogfmt(value.description, to: &out)
             }
         }
         out.append(0x0A)

@@ -71,9 +71,12 @@ struct StructuredLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        // Most events carry all their metadata themselves: no dictionary is copied for them.
+        var merged = metadata.isEmpty && metadataProvider == nil ? (event.metadata ?? [:]) : metadata
+        if !metadata.isEmpty || metadataProvider != nil {
+            if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
+            if let extra = event.metadata { merged.merge(extra) { $1 } }
+        }
         sink.write(
             LogLineEncoder.line(
                 format: format, time: InternetTime.nowWithMilliseconds(), level: event.level, label: label, message: event.message.description,

@@ -22,9 +22,10 @@ enum ForwardingHeaders {
     ) -> HTTPHeaders {
         let named = connectionNamed(client)
         var headers = HTTPHeaders()
+        headers.reserveCapacity(client.count + 5)
         for (name, value) in client {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || replacedUpstream.contains(lower) || named.contains(lower) { continue }
+            if isDropped(name, replaced: true) { continue }
+            if !named.isEmpty && named.contains(name.lowercased()) { continue }
             headers.add(name: name, value: value)
         }
         headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -34,6 +35,34 @@ enum ForwardingHeaders {
         let forwardedFor = clientAddress.contains(":") ? "\"[\(clientAddress)]\"" : clientAddress
         headers.add(name: "Forwarded", value: "for=\(forwardedFor);host=\"\(publicAuthority)\";proto=\(publicScheme)")
         return headers
+    }
+
+    /// Whether a header name is hop-by-hop (or, with `replaced`, one Portcullis sets itself),
+    /// compared without allocating: this runs for every header of every request and response.
+    static func isDropped(_ name: String, replaced: Bool) -> Bool {
+        let utf8 = name.utf8
+        // The shortest dropped name has 2 bytes ("te"), the longest 18 ("x-forwarded-prefix").
+        guard utf8.count >= 2 && utf8.count <= 19 else { return false }
+        for candidate in hopByHopList where equalsIgnoringASCIICase(utf8, candidate) { return true }
+        if replaced {
+            for candidate in replacedUpstreamList where equalsIgnoringASCIICase(utf8, candidate) { return true }
+        }
+        return false
+    }
+
+    private static let hopByHopList: [[UInt8]] = hopByHop.map { Array($0.utf8) }
+    private static let replacedUpstreamList: [[UInt8]] = replacedUpstream.map { Array($0.utf8) }
+
+    /// Compares with a lowercase ASCII `candidate`.
+    private static func equalsIgnoringASCIICase(_ name: String.UTF8View, _ candidate: [UInt8]) -> Bool {
+        guard name.count == candidate.count else { return false }
+        var index = 0
+        for byte in name {
+            let lower = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            if lower != candidate[index] { return false }
+            index += 1
+        }
+        return true
     }
 
     /// How the upstream request frames its body: the client's `Content-Length` as sent; a
@@ -52,9 +81,10 @@ enum ForwardingHeaders {
     static func clientResponseHeaders(from upstream: HTTPHeaders) -> HTTPHeaders {
         let named = connectionNamed(upstream)
         var headers = HTTPHeaders()
+        headers.reserveCapacity(upstream.count)
         for (name, value) in upstream {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || named.contains(lower) { continue }
+            if isDropped(name, replaced: false) { continue }
+            if !named.isEmpty && named.contains(name.lowercased()) { continue }
             headers.add(name: name, value: value)
         }
         return headers
@@ -63,6 +93,7 @@ enum ForwardingHeaders {
     /// Header names listed in `Connection`, which are hop-by-hop too.
     private static func connectionNamed(_ headers: HTTPHeaders) -> Set<String> {
         var names: Set<String> = []
+        guard headers.contains(name: "connection") else { return names }
         for value in headers["connection"] {
             for token in value.split(separator: ",") {
                 names.insert(token.trimmingCharacters(in: .whitespaces).lowercased())
