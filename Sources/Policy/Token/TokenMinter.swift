@@ -70,10 +70,7 @@ public struct TokenMinter: Sendable {
     /// - Throws: ``PolicyError/Code/tokenMintingFailed``.
     public func mint(_ claims: TokenClaims) throws -> String {
         do {
-            let encoder = JSONEncoder()
-            encoder.dateEncodingStrategy = .secondsSince1970
-            encoder.outputFormatting = [.withoutEscapingSlashes]
-            let signingInput = encodedHeader + "." + Base64URL.encode(try encoder.encode(claims))
+            let signingInput = encodedHeader + "." + Base64URL.encode(claims.compactJSON)
             let signature = try key.sign(Array(signingInput.utf8))
             return signingInput + "." + Base64URL.encode(signature)
         } catch {
