@@ -27,6 +27,10 @@ let package = Package(
     targets: [
         // libxcrypt's crypt_r for bcrypt (Debian package libcrypt-dev).
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
+        // OpenLDAP's libldap for `users.ldap` (Debian package libldap-dev).
+        .systemLibrary(name: "CLDAP", path: "Sources/CLDAP"),
+        // Directory logins: an LDAP bind per cache miss, groups as labels. Blocking; never on an event loop.
+        .target(name: "LDAPDirectory", dependencies: ["CLDAP", "Policy"]),
         // Pure decisions: scopes, routes, identities, credentials, rules, tokens. No sockets, no files.
         .target(
             name: "Policy",
@@ -50,6 +54,7 @@ let package = Package(
             dependencies: [
                 "Policy",
                 "PortcullisConfiguration",
+                "LDAPDirectory",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -91,6 +96,11 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Policy", "TestSupport"]
+        ),
+        // Directory logins against a real slapd (started by the tests): binds, searches, groups, escaping.
+        .testTarget(
+            name: "LDAPDirectoryTests",
+            dependencies: ["LDAPDirectory", "Policy", "TestSupport"]
         ),
         // Unit tests of the gateway's pure parts (header rules, h2c detection) on NIO's EmbeddedChannel.
         .testTarget(

@@ -112,6 +112,8 @@ package struct GatewayConfiguration: Sendable {
     package var htpasswd: String?
     /// Path of the robots file (it may not exist yet).
     package var robots: String?
+    /// An LDAP directory for accounts that are neither robots nor htpasswd users.
+    package var ldap: LDAPConfiguration?
     /// Brute-force throttling.
     package var throttling = Throttling()
     /// External issuers.

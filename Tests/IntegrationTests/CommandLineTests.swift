@@ -97,6 +97,39 @@ struct CommandLineTests {
         }
     }
 
+    @Test("check-config names each bad users.ldap key with its path")
+    func checkConfigReportsLDAPProblems() throws {
+        let path = try temporaryFile(
+            """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstream: {url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: kid, service: registry, issuer: portcullis}
+            token: {service: portcullis, issuer: portcullis, key: missing.key}
+            users:
+              ldap:
+                url: http://127.0.0.1:389
+                start_tls: maybe
+                bind_dn: "uid=alice,ou=people,dc=example,dc=org"
+                search: {base: "ou=people,dc=example,dc=org", filter: "uid=${username}", bind_dn: "cn=reader", bind_password_file: missing.pw}
+                groups: {member_of: true, filter: "(member=${dn})"}
+                cache_lifetime: 0
+                colour: blue
+            rules:
+              - {account: "*", name: "${labels:group}/**", actions: [pull]}
+            """, name: "bad-ldap.yaml")
+        let result = try Command(try portcullisBinary(), ["check-config", "--config", path]).run()
+        #expect(result.status == 1)
+        for expected in [
+            "users.ldap.url: must be one ldap:// or ldaps:// URL", "users.ldap.start_tls: must be true or false",
+            "users.ldap.bind_dn: must contain ${username}", "users.ldap.search.filter: must be a parenthesised LDAP filter",
+            "users.ldap.search.bind_password_file: file", "users.ldap.search: bind_dn and search are alternatives",
+            "users.ldap.groups: member_of: true takes the groups from the account entry", "users.ldap.cache_lifetime:",
+            "users.ldap.colour: unknown key",
+        ] {
+            #expect(result.standardError.contains(expected), "missing \"\(expected)\" in:\n\(result.standardError)")
+        }
+    }
+
     @Test("token inspect names the key hint, the key ids of an embedded key, and each registry version's verdict")
     func tokenInspect() throws {
         let keyA = try PublicKeyMaterial(pem: Self.vectorA)

@@ -54,10 +54,11 @@ public final class Deployment: Sendable {
     ///   - registryTrustsOtherKey: wire the registry with a different certificate than the one Portcullis signs with.
     ///   - registryConfiguration: top-level YAML added to the registry's config.yml (`middleware:`, say).
     ///   - readinessInterval: `readiness.interval`, seconds between Portcullis's checks of the registry.
+    ///   - usersConfiguration: more keys of `users:` (`ldap: {…}`), on one line each, unindented.
     public static func start(
         users: [String: String], rules: String, keyHint: String = "x5c", registryTrustsOtherKey: Bool = false,
         extraConfiguration: String = "", tls: Bool = false, logFormat: String = "logfmt", registryConfiguration: String = "",
-        readinessInterval: Int = 1
+        readinessInterval: Int = 1, usersConfiguration: String = ""
     ) async throws -> Deployment {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
@@ -98,6 +99,7 @@ public final class Deployment: Sendable {
             users:
               htpasswd: users.htpasswd
               robots: robots.json
+            \(usersConfiguration.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             readiness:
               interval: \(readinessInterval)
             \(extraConfiguration)

@@ -1,4 +1,5 @@
 import Foundation
+import LDAPDirectory
 import NIOSSL
 import Policy
 import PortcullisConfiguration
@@ -186,6 +187,33 @@ final class GatewayState: Sendable {
                 problem("users.robots", "\(path): \(error.message)")
             } catch {
                 problem("users.robots", "\(error)")
+            }
+        }
+
+        if let ldap = configuration.ldap {
+            var lookup: LDAPSettings.UserLookup?
+            switch ldap.userLookup {
+            case .template(let template):
+                lookup = .template(template)
+            case .search(let base, let filter, let bindDN, let passwordFile):
+                if let password = read(passwordFile, "users.ldap.search.bind_password_file") {
+                    let trimmed = password.trimmingCharacters(in: .newlines)
+                    if trimmed.isEmpty { problem("users.ldap.search.bind_password_file", "\(passwordFile) is empty") }
+                    lookup = .search(base: base, filter: filter, bindDN: bindDN, bindPassword: trimmed)
+                }
+            }
+            let groups: LDAPSettings.GroupLookup? = switch ldap.groups {
+            case .none: nil
+            case .search(let base, let filter, let attribute, let label): .search(base: base, filter: filter, attribute: attribute, label: label)
+            case .memberOf(let label): .memberOf(label: label)
+            }
+            if let lookup {
+                let settings = LDAPSettings(
+                    url: ldap.url, startTLS: ldap.startTLS, caFile: ldap.ca, userLookup: lookup, groupLookup: groups,
+                    accountAttribute: ldap.accountAttribute, timeout: ldap.timeout)
+                credentials.directory = LDAPDirectory(settings: settings)
+                credentials.directoryLogins = DirectoryLoginCache(
+                    lifetime: Double(ldap.cacheLifetime), accountRetention: Double(ldap.cacheLifetime + configuration.token.lifetime))
             }
         }
 

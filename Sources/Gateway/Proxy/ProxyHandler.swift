@@ -104,6 +104,11 @@ struct ProxyHandler: Sendable {
                 writer.requestLog = log
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: TokenEndpoint.clientMessage(error), scopes: scopes)
                 return
+            case .failure(.unavailable(let reason)):
+                log.outcome = "unavailable: \(reason)"
+                writer.requestLog = log
+                try await writer.respond(status: .serviceUnavailable, error: BasicAuthenticator.Failure.unavailableBody, headers: ["retry-after": "5"])
+                return
             }
             account = identity.account
             log.account = account

@@ -12,6 +12,14 @@ struct BasicAuthenticator: Sendable {
         case throttled(retryAfter: Int, reason: String)
         /// The credentials are wrong.
         case invalid(PolicyError)
+        /// The directory that would decide (LDAP) did not answer: neither accepted nor refused,
+        /// so the client gets a 503 and no throttling failure is counted.
+        case unavailable(reason: String)
+
+        /// What the client is told for ``unavailable(reason:)``; the reason stays in the log.
+        static let unavailableMessage = "the account directory is unavailable, try again later"
+        /// The OCI error body for the 503 of ``unavailable(reason:)``.
+        static let unavailableBody = RegistryErrorBody(code: "UNAVAILABLE", message: unavailableMessage)
     }
 
     let cache: CredentialCache
@@ -44,6 +52,12 @@ struct BasicAuthenticator: Sendable {
             }
             throttle.recordSuccess(account: account)
             return .success(identity)
+        } catch let error as PolicyError where error.code == .directoryUnavailable {
+            metrics.authenticationFailure(reason: error.code.rawValue)
+            logger.error(
+                "authentication impossible: directory unavailable",
+                metadata: ["request": "\(requestID)", "account": "\(account)", "peer": "\(address)", "reason": "\(error.message)"])
+            return .failure(.unavailable(reason: error.message))
         } catch let error as PolicyError {
             let delay = throttle.recordFailure(account: account, address: address, now: now)
             metrics.authenticationFailure(reason: error.code.rawValue)

@@ -86,6 +86,11 @@ struct TokenEndpoint: Sendable {
                     error: RegistryErrorBody(code: "UNAUTHORIZED", message: "authentication required: \(Self.clientMessage(error))"),
                     headers: ["www-authenticate": "Basic realm=\"\(configuration.realm)\""])
                 return
+            case .failure(.unavailable(let reason)):
+                observability.metrics.tokenIssuance(outcome: "unavailable")
+                observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: reason, requestID: request.id)
+                try await writer.respond(status: .serviceUnavailable, error: BasicAuthenticator.Failure.unavailableBody, headers: ["retry-after": "5"])
+                return
             }
         case .bearer:
             try await refuse(request, writer, realm: configuration.realm, reason: "the token endpoint takes Basic credentials, not a Bearer token")
@@ -214,6 +219,13 @@ struct TokenEndpoint: Sendable {
                 observability.metrics.tokenIssuance(outcome: "refused")
                 observability.audit.denied(account: username, peer: request.remoteAddress, method: "POST", path: "/token", reason: error.message, requestID: request.id)
                 try await oauthError(writer, status: .unauthorized, "invalid_grant", Self.clientMessage(error))
+                return
+            case .failure(.unavailable(let reason)):
+                observability.metrics.tokenIssuance(outcome: "unavailable")
+                observability.audit.denied(account: username, peer: request.remoteAddress, method: "POST", path: "/token", reason: reason, requestID: request.id)
+                try await oauthError(
+                    writer, status: .serviceUnavailable, "temporarily_unavailable", BasicAuthenticator.Failure.unavailableMessage,
+                    headers: ["retry-after": "5"])
                 return
             }
         case "refresh_token":

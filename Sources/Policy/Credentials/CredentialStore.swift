@@ -4,11 +4,20 @@ public struct CredentialStore: Sendable {
     public var htpasswd: HtpasswdFile?
     /// Robot credentials by name.
     public var robots: [String: RobotCredential]
+    /// A directory (LDAP) asked for login names that are neither robots nor htpasswd users.
+    public var directory: (any PasswordDirectory)?
+    /// Its recent successful logins.
+    public var directoryLogins: DirectoryLoginCache?
 
     /// Creates a store.
-    public init(htpasswd: HtpasswdFile? = nil, robots: [RobotCredential] = []) {
+    public init(
+        htpasswd: HtpasswdFile? = nil, robots: [RobotCredential] = [], directory: (any PasswordDirectory)? = nil,
+        directoryLogins: DirectoryLoginCache? = nil
+    ) {
         self.htpasswd = htpasswd
         self.robots = Dictionary(robots.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.directory = directory
+        self.directoryLogins = directory == nil ? nil : directoryLogins ?? DirectoryLoginCache(lifetime: 60, accountRetention: 300)
     }
 
     /// The identity an account name has right now, without verifying a secret: used to redeem
@@ -23,6 +32,7 @@ public struct CredentialStore: Sendable {
             return Identity(account: account, kind: .robot, labels: robot.labels)
         }
         guard let entry = htpasswd?.entries[account] else {
+            if let identity = directoryLogins?.lastIdentity(account: account, now: now) { return identity }
             throw PolicyError(.unknownAccount, "no credential for account \"\(account)\"")
         }
         guard Bcrypt.isBcrypt(entry.hash) else {
@@ -31,29 +41,40 @@ public struct CredentialStore: Sendable {
         return Identity(account: account, kind: .user)
     }
 
-    /// Whether verifying this credential is cheap right now: a robot (one SHA-256) or an htpasswd
-    /// user whose verification is still cached. Callers run expensive (bcrypt) checks elsewhere.
+    /// Whether verifying this credential is cheap right now: a robot (one SHA-256), an htpasswd
+    /// user whose verification is still cached, or a directory login still remembered. Callers
+    /// run expensive checks (bcrypt, an LDAP bind) elsewhere, never on an event loop.
     public func isCheapToVerify(account: String, secret: String, now: Double, cache: CredentialCache?) -> Bool {
         if robots[account] != nil { return true }
-        guard let entry = htpasswd?.entries[account] else { return true }
+        guard let entry = htpasswd?.entries[account] else {
+            guard directory != nil else { return true }
+            return directoryLogins?.identity(account: account, password: secret, now: now) != nil
+        }
         guard let cache else { return false }
         return cache.contains(CredentialCache.key(account: account, secret: secret, storedHash: entry.hash), now: now)
     }
 
     /// Verifies a Basic credential, consulting and filling `cache` so repeated logins are cheap.
     ///
-    /// Robots are looked up first, then htpasswd users.
+    /// Robots are looked up first, then htpasswd users, then the directory (an LDAP bind:
+    /// blocking, so callers ask ``isCheapToVerify(account:secret:now:cache:)`` first).
     /// - Parameter now: the current time in seconds since 1970.
     /// - Throws: ``PolicyError`` with ``PolicyError/Code/unknownAccount``,
-    ///   ``PolicyError/Code/invalidCredentials``, ``PolicyError/Code/credentialExpired`` or
-    ///   ``PolicyError/Code/unsupportedHashKind``.
+    ///   ``PolicyError/Code/invalidCredentials``, ``PolicyError/Code/credentialExpired``,
+    ///   ``PolicyError/Code/unsupportedHashKind`` or ``PolicyError/Code/directoryUnavailable``.
     public func authenticate(account: String, secret: String, now: Double, cache: CredentialCache?) throws -> Identity {
         if let robot = robots[account] {
             try robot.verify(secret: secret, now: now)
             return Identity(account: account, kind: .robot, labels: robot.labels)
         }
         guard let htpasswd, let entry = htpasswd.entries[account] else {
-            throw PolicyError(.unknownAccount, "no credential for account \"\(account)\"")
+            guard let directory else {
+                throw PolicyError(.unknownAccount, "no credential for account \"\(account)\"")
+            }
+            if let identity = directoryLogins?.identity(account: account, password: secret, now: now) { return identity }
+            let identity = try directory.authenticate(account: account, password: secret)
+            directoryLogins?.insert(account: account, password: secret, identity: identity, now: now)
+            return identity
         }
         let key = CredentialCache.key(account: account, secret: secret, storedHash: entry.hash)
         if let cache, cache.contains(key, now: now) {

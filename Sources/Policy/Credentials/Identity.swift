@@ -6,6 +6,8 @@ public struct Identity: Hashable, Sendable, CustomStringConvertible {
         case user
         /// A robot credential, for automation.
         case robot
+        /// A directory account (`users.ldap`), verified by an LDAP bind; its groups are labels.
+        case ldap
         /// No credentials were presented.
         case anonymous
     }

@@ -35,6 +35,9 @@ public struct PolicyError: Error, Sendable, CustomStringConvertible, Equatable {
         case invalidToken
         /// A token could not be produced.
         case tokenMintingFailed
+        /// The directory that verifies the credential (LDAP) could not be reached or answered
+        /// with an error other than a refusal: the credential is neither accepted nor refused.
+        case directoryUnavailable
     }
 
     /// What went wrong.

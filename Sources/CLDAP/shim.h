@@ -1,0 +1,3 @@
+// OpenLDAP's client library, for `users.ldap` binds and searches (Debian: libldap-dev).
+#include <lber.h>
+#include <ldap.h>
