@@ -201,7 +201,10 @@ package enum ConfigurationLoader {
             if top["token"] == nil { problem("token", "is required") }
             if let section = mapping(
                 top["token"], "token",
-                allowed: ["service", "issuer", "key", "certificate", "lifetime", "refresh_lifetime", "realm", "next_key", "next_certificate", "jwks_path"])
+                allowed: [
+                    "service", "issuer", "key", "certificate", "lifetime", "refresh_lifetime", "realm", "next_key", "next_certificate", "jwks_path",
+                    "grant",
+                ])
             {
                 let service = string(section["service"], "token.service", required: true)
                 let issuer = string(section["issuer"], "token.issuer", required: true)
@@ -228,10 +231,18 @@ package enum ConfigurationLoader {
                 if upstream?.keyHint == "x5c" && certificate == nil && section["certificate"] == nil {
                     problem("token.certificate", "is required with upstream.key_hint: x5c (the x5c chain is built from it)")
                 }
+                var grant = TokenGrantMode.requested
+                if let text = string(section["grant"], "token.grant") {
+                    if let mode = TokenGrantMode(rawValue: text) {
+                        grant = mode
+                    } else {
+                        problem("token.grant", "must be requested or repository (got \"\(text)\")")
+                    }
+                }
                 if let service, let issuer, let key {
                     token = GatewayConfiguration.Token(
                         service: service, issuer: issuer, key: key, certificate: certificate, lifetime: lifetime, realm: realm,
-                        refreshLifetime: refreshLifetime, nextKey: nextKey, nextCertificate: nextCertificate, jwksPath: jwksPath)
+                        refreshLifetime: refreshLifetime, nextKey: nextKey, nextCertificate: nextCertificate, jwksPath: jwksPath, grant: grant)
                 }
             }
 

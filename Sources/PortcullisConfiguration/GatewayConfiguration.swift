@@ -58,6 +58,8 @@ package struct GatewayConfiguration: Sendable {
         package var nextCertificate: String?
         /// Where the public keys are served as a JWKS document.
         package var jwksPath = "/jwks"
+        /// How much a token grants on the requested repositories (`token.grant`).
+        package var grant: TokenGrantMode = .requested
     }
 
     /// Brute-force throttling of failed authentications.

@@ -315,3 +315,29 @@ struct InvalidRuleTests {
         #expect(try Rule(name: "**", actions: ["*"]).actions == .all)
     }
 }
+
+@Suite("token.grant: requested or repository")
+struct TokenGrantModeTests {
+    let alice = Identity.user("alice")
+    let rules = RuleSet([
+        try! Rule(name: "alice/**", actions: ["pull", "push"]),
+        try! Rule(name: "shared/**", actions: ["pull"]),
+    ])
+
+    @Test("requested grants exactly the requested actions the rules allow")
+    func requestedGrantsTheRequest() {
+        let grant = rules.grant([repo("alice/app", .pull)], to: alice, mode: .requested)
+        #expect(grant.scopes == [repo("alice/app", .pull)])
+        #expect(grant.isComplete)
+    }
+
+    @Test("repository grants every action the rules allow on each requested repository, and judges completeness by the request")
+    func repositoryWidensToTheRules() {
+        let grant = rules.grant([repo("alice/app", .pull), repo("shared/base", .pull), repo("bob/app", .pull)], to: alice, mode: .repository)
+        #expect(grant.scopes == [repo("alice/app", [.pull, .push]), repo("shared/base", .pull)])
+        #expect(!grant.isComplete)
+        #expect(grant.missing == [repo("bob/app", .pull)])
+        let catalog = Scope(resource: .catalog, actions: .wildcard)
+        #expect(rules.grant([catalog], to: alice, mode: .repository).scopes.isEmpty, "a non-repository scope is not widened")
+    }
+}

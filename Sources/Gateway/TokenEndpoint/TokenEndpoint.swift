@@ -274,7 +274,7 @@ struct TokenEndpoint: Sendable {
     private func issue(_ scopes: [Scope], to identity: Identity, state: GatewayState, requestID: String, peer: String, refresh: Bool) throws -> Issued {
         let configuration = state.configuration
         let now = Date()
-        let grant = state.rules.grant(scopes, to: identity)
+        let grant = state.rules.grant(scopes, to: identity, mode: configuration.token.grant)
         let claims = TokenClaims(
             issuer: configuration.token.issuer, subject: identity.account, audience: configuration.token.service,
             scopes: grant.scopes, now: now, lifetime: configuration.token.lifetime, id: UUID().uuidString)
