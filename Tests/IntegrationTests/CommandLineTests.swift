@@ -97,6 +97,45 @@ struct CommandLineTests {
         }
     }
 
+    @Test("policy explain names the deciding rule for an account with labels, any value of a multi-valued label matching, and exits 1 when not granted in full")
+    func policyExplain() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("explain-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
+        let path = directory + "/portcullis.yaml"
+        try Data(
+            """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstream: {url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: x5c, service: registry, issuer: portcullis}
+            token: {service: portcullis, issuer: portcullis, key: token.key, certificate: token.crt}
+            rules:
+              - {account: "ci:**", name: "${labels:project_path}/**", labels: {ref_protected: "true"}, actions: [pull, push, delete]}
+              - {account: "*", name: "platform/**", labels: {group: platform}, actions: [pull, push]}
+              - {account: "*", name: "**", actions: [pull]}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: path))
+        let binary = try portcullisBinary()
+        let granted = try Command(
+            binary, ["policy", "explain", "--config", path, "--account", "alice", "--label", "group=team-a", "--label", "group=platform", "repository:platform/tool:pull,push"]
+        ).run()
+        #expect(granted.status == 0, "\(granted)")
+        #expect(granted.standardOutput.contains("labels: group=team-a|platform"), "\(granted)")
+        #expect(granted.standardOutput.contains("rule #2"), "\(granted)")
+        let ci = try Command(
+            binary, ["policy", "explain", "--config", path, "--account", "ci:team-a/app", "--label", "project_path=team-a/app", "--label", "ref_protected=false",
+                     "repository:team-a/app/cache:delete"]
+        ).run()
+        #expect(ci.status == 1, "an unprotected ref gets no delete: \(ci)")
+        #expect(ci.standardOutput.contains("rule #3") && ci.standardOutput.contains("not granted in full"), "\(ci)")
+        let widened = try Command(
+            binary, ["policy", "explain", "--config", path, "--account", "alice", "--label", "group=platform", "--grant", "repository", "repository:platform/tool:pull"]
+        ).run()
+        #expect(widened.standardOutput.contains("granted pull,push"), "\(widened)")
+        let bad = try Command(binary, ["policy", "explain", "--config", path, "--account", "alice", "repository:team/app"]).run()
+        #expect(bad.status == 2 && bad.standardError.contains("repository:team/app"), "\(bad)")
+    }
+
     @Test("check-config names each bad users.ldap key with its path")
     func checkConfigReportsLDAPProblems() throws {
         let path = try temporaryFile(

@@ -341,3 +341,17 @@ struct TokenGrantModeTests {
         #expect(rules.grant([catalog], to: alice, mode: .repository).scopes.isEmpty, "a non-repository scope is not widened")
     }
 }
+
+@Suite("Account patterns: account names with a slash")
+struct AccountPatternTests {
+    @Test("`*` alone matches every account, one with a `/` included; elsewhere in an account glob `*` stops at `/` and `**` crosses it")
+    func slashesInAccountNames() throws {
+        let ci = Identity(account: "ci:team-a/app", kind: .user)
+        let resource = Resource(type: Resource.repositoryType, name: "team-a/app")
+        #expect(try Rule(name: "**", actions: ["pull"]).matches(resource, for: ci))
+        #expect(try Rule(name: "**", account: "ci:**", actions: ["pull"]).matches(resource, for: ci))
+        #expect(try !Rule(name: "**", account: "ci:*", actions: ["pull"]).matches(resource, for: ci))
+        #expect(try !Rule(name: "**", account: "ci:team-b/**", actions: ["pull"]).matches(resource, for: ci))
+        #expect(try !Rule(name: "**", actions: ["pull"]).matches(resource, for: .anonymous))
+    }
+}

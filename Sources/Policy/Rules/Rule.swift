@@ -57,7 +57,9 @@ public struct Rule: Sendable, CustomStringConvertible {
         if account.source == Self.anonymousAccount {
             guard identity.kind == .anonymous else { return false }
         } else {
-            guard identity.kind != .anonymous, account.matches(identity.account) else { return false }
+            // `*` alone (also the default) means every account, names with `/` included (an OIDC
+            // account such as `ci:team-a/app`); elsewhere `*` stops at `/` as in names.
+            guard identity.kind != .anonymous, account.source == "*" || account.matches(identity.account) else { return false }
         }
         for (label, pattern) in labels {
             guard let values = identity.labels[label], values.contains(where: pattern.matches) else { return false }
