@@ -116,6 +116,8 @@ package struct GatewayConfiguration: Sendable {
     package var robots: String?
     /// An LDAP directory for accounts that are neither robots nor htpasswd users.
     package var ldap: LDAPConfiguration?
+    /// OIDC issuers whose identity tokens are accepted as passwords and in token exchanges.
+    package var oidc: [OIDCConfiguration] = []
     /// Brute-force throttling.
     package var throttling = Throttling()
     /// External issuers.

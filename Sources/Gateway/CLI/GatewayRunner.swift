@@ -46,7 +46,7 @@ enum GatewayRunner {
                 settings: .init(
                     maxFailures: throttling.maxFailures, maxFailuresPerAddress: throttling.maxFailuresPerAddress,
                     window: Double(throttling.window), cooldown: Double(throttling.cooldown))),
-            logger: logger, metrics: observability.metrics)
+            logger: logger, metrics: observability.metrics, keyStore: OIDCKeyStore(client: client))
         let readiness = Readiness()
         let proxy = ProxyHandler(
             state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability,

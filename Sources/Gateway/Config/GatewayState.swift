@@ -40,6 +40,10 @@ final class GatewayState: Sendable {
         for issuer in configuration.issuers {
             files += issuer.certificates + issuer.publicKeys + [issuer.jwks].compactMap { $0 }
         }
+        for issuer in configuration.oidc {
+            if case .file(let path) = issuer.keys { files.append(path) }
+        }
+        if let ca = configuration.ldap?.ca { files.append(ca) }
         return files
     }
 
@@ -57,6 +61,17 @@ final class GatewayState: Sendable {
 
     /// Keys Portcullis signed with before a rotation, still trusted for their tokens.
     let previousKeys: [TrustedKey]
+    /// OIDC issuers whose identity tokens log in workloads (`users.oidc`), by `iss`.
+    let workloadIssuers: [String: WorkloadIssuer]
+
+    /// The issuer of an identity token presented as a Basic password, with the token split:
+    /// `nil` when the password is not a JWT of a configured issuer (then it is a password).
+    func workloadIssuer(presentedAsPassword secret: String) -> (WorkloadIssuer, UnverifiedToken)? {
+        guard !workloadIssuers.isEmpty, secret.hasPrefix("eyJ"), secret.utf8.count < 16 * 1024,
+            let token = try? UnverifiedToken(secret), let iss = token.issuer, let issuer = workloadIssuers[iss]
+        else { return nil }
+        return (issuer, token)
+    }
 
     /// Every key Portcullis's own tokens may be signed with: the current one first.
     var ownKeys: [TrustedKey] { [TrustedKey(signingKey)] + (nextKey.map { [TrustedKey($0)] } ?? []) + previousKeys }
@@ -109,8 +124,9 @@ final class GatewayState: Sendable {
     init(
         configuration: GatewayConfiguration, rules: RuleSet, credentials: CredentialStore, signingKey: SigningKey, clientMinter: TokenMinter,
         trustedIssuers: TrustedIssuers, upstreamMinter: TokenMinter, upstreamEndpoint: UpstreamEndpoint, nextKey: SigningKey?,
-        tlsContext: NIOSSLContext?, trustedProxies: [AddressRange], previousKeys: [TrustedKey]
+        tlsContext: NIOSSLContext?, trustedProxies: [AddressRange], previousKeys: [TrustedKey], workloadIssuers: [String: WorkloadIssuer] = [:]
     ) {
+        self.workloadIssuers = workloadIssuers
         self.configuration = configuration
         self.rules = rules
         self.credentials = credentials
@@ -215,6 +231,40 @@ final class GatewayState: Sendable {
                 credentials.directoryLogins = DirectoryLoginCache(
                     lifetime: Double(ldap.cacheLifetime), accountRetention: Double(ldap.cacheLifetime + configuration.token.lifetime))
             }
+        }
+
+        var workloadIssuers: [String: WorkloadIssuer] = [:]
+        for (index, oidc) in configuration.oidc.enumerated() {
+            let keyPath = "users.oidc[\(index)]"
+            var source = WorkloadIssuer.KeySource.discovery
+            var fixedKeys: [TrustedKey] = []
+            switch oidc.keys {
+            case .discovery:
+                source = .discovery
+            case .url(let url):
+                source = .url(url)
+            case .file(let path):
+                source = .fixed
+                if let text = read(path, "\(keyPath).jwks") {
+                    do {
+                        fixedKeys = try PublicKeyMaterial.parseJSONWebKeySet(Array(text.utf8)).map { kid, key in
+                            TrustedKey(publicKey: key, keyIDs: kid.map { [$0] } ?? [])
+                        }
+                        if fixedKeys.isEmpty { problem("\(keyPath).jwks", "\(path) holds no key") }
+                    } catch let error as PolicyError {
+                        problem("\(keyPath).jwks", "\(path): \(error.message)")
+                    } catch {
+                        problem("\(keyPath).jwks", "\(path): \(error)")
+                    }
+                }
+            }
+            let policy = OIDCIssuer(
+                issuer: oidc.issuer, audiences: Set(oidc.audiences), account: oidc.account, labels: oidc.labels, required: oidc.require,
+                leeway: Double(oidc.leeway))
+            workloadIssuers[oidc.issuer] = WorkloadIssuer(policy: policy, source: source, fixedKeys: fixedKeys, username: oidc.username)
+        }
+        if !workloadIssuers.isEmpty {
+            credentials.workloadLogins = DirectoryLoginCache(lifetime: 60, accountRetention: Double(configuration.token.lifetime + 60))
         }
 
         var clientMinter: TokenMinter?
@@ -323,7 +373,8 @@ final class GatewayState: Sendable {
             nextKey: nextKey,
             tlsContext: tlsContext,
             trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),
-            previousKeys: previousKeys.filter { $0.publicKey != signingKey.publicKey }
+            previousKeys: previousKeys.filter { $0.publicKey != signingKey.publicKey },
+            workloadIssuers: workloadIssuers
         )
     }
 

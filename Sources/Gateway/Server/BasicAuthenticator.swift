@@ -26,6 +26,8 @@ struct BasicAuthenticator: Sendable {
     let throttle: AuthenticationThrottle
     let logger: Logger
     let metrics: GatewayMetrics
+    /// Keys of OIDC issuers fetched over HTTP; `nil` in commands that never verify identity tokens.
+    var keyStore: OIDCKeyStore? = nil
 
     /// Verifies `account`/`secret` presented from `address`.
     func authenticate(account: String, secret: String, address: String, state: GatewayState, requestID: String) async -> Result<Identity, Failure> {
@@ -36,6 +38,9 @@ struct BasicAuthenticator: Sendable {
                 metadata: ["request": "\(requestID)", "account": "\(account)", "peer": "\(address)", "reason": "\(reason)", "retry_after": "\(retryAfter)"])
             metrics.authenticationFailure(reason: "throttled")
             return .failure(.throttled(retryAfter: retryAfter, reason: reason))
+        }
+        if let (issuer, token) = state.workloadIssuer(presentedAsPassword: secret) {
+            return await authenticateWorkload(token, secret: secret, issuer: issuer, user: account, address: address, state: state, requestID: requestID)
         }
         do {
             // bcrypt takes tens of milliseconds: run it on NIO's blocking pool, never on the
@@ -69,5 +74,65 @@ struct BasicAuthenticator: Sendable {
         } catch {
             return .failure(.invalid(PolicyError(.invalidCredentials, "\(error)")))
         }
+    }
+
+    /// Verifies an OIDC issuer's identity token, presented as a Basic password by `user` (the
+    /// issuer's `username`, if it names one, must match) or as a token exchange's subject token
+    /// (`user` empty). Successes are cached until the token expires (at most a minute).
+    func authenticateWorkload(
+        _ token: UnverifiedToken, secret: String, issuer: WorkloadIssuer, user: String, address: String, state: GatewayState, requestID: String
+    ) async -> Result<Identity, Failure> {
+        let now = Date()
+        let throttleKey = user.isEmpty ? "oidc:\(issuer.policy.issuer)" : user
+        if !user.isEmpty, let identity = state.credentials.workloadLogins?.identity(account: user, password: secret, now: now.timeIntervalSince1970) {
+            return .success(identity)
+        }
+        if case .refused(let retryAfter, let reason) = throttle.check(account: throttleKey, address: address, now: now.timeIntervalSince1970) {
+            metrics.authenticationFailure(reason: "throttled")
+            logger.warning(
+                "authentication throttled",
+                metadata: ["request": "\(requestID)", "account": "\(throttleKey)", "peer": "\(address)", "reason": "\(reason)", "retry_after": "\(retryAfter)"])
+            return .failure(.throttled(retryAfter: retryAfter, reason: reason))
+        }
+        do {
+            if let expected = issuer.username, !user.isEmpty, user != expected {
+                throw PolicyError(.invalidToken, "logins with tokens of \(issuer.policy.issuer) use the user name \"\(expected)\", not \"\(user)\"")
+            }
+            guard let keyStore else { throw PolicyError(.directoryUnavailable, "no key store for OIDC issuers here") }
+            var verified: (identity: Identity, expires: Double)
+            do {
+                verified = try await issuer.policy.identity(from: token, keys: try await keyStore.keys(of: issuer), now: now)
+            } catch let error as PolicyError where error.code == .invalidToken && Self.mayBeRotation(error) {
+                // The issuer may have rotated its keys since they were fetched: fetch once more.
+                verified = try await issuer.policy.identity(from: token, keys: try await keyStore.keys(of: issuer, refresh: true), now: now)
+            }
+            throttle.recordSuccess(account: throttleKey)
+            if !user.isEmpty {
+                state.credentials.workloadLogins?.insert(
+                    account: user, password: secret, identity: verified.identity, now: now.timeIntervalSince1970, notAfter: verified.expires)
+            }
+            return .success(verified.identity)
+        } catch let error as PolicyError where error.code == .directoryUnavailable {
+            metrics.authenticationFailure(reason: error.code.rawValue)
+            logger.error(
+                "authentication impossible: OIDC issuer keys unavailable",
+                metadata: ["request": "\(requestID)", "issuer": "\(issuer.policy.issuer)", "peer": "\(address)", "reason": "\(error.message)"])
+            return .failure(.unavailable(reason: error.message))
+        } catch let error as PolicyError {
+            let delay = throttle.recordFailure(account: throttleKey, address: address, now: now.timeIntervalSince1970)
+            metrics.authenticationFailure(reason: "invalid_identity_token")
+            logger.warning(
+                "identity token refused",
+                metadata: ["request": "\(requestID)", "issuer": "\(issuer.policy.issuer)", "peer": "\(address)", "reason": "\(error.message)"])
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            return .failure(.invalid(PolicyError(.invalidToken, "identity token refused: \(error.message)")))
+        } catch {
+            return .failure(.invalid(PolicyError(.invalidToken, "identity token refused: \(error)")))
+        }
+    }
+
+    /// Whether a refusal could come from keys fetched before the issuer rotated them.
+    private static func mayBeRotation(_ error: PolicyError) -> Bool {
+        error.message.contains("names no trusted key") || error.message.contains("signature does not verify")
     }
 }

@@ -201,33 +201,43 @@ struct TokenEndpoint: Sendable {
 
         let identity: Identity
         var refreshToken: String?
+        var exchanged = false
         switch parameters.first("grant_type") {
         case "password":
             guard let username = parameters.first("username"), let password = parameters.first("password") else {
                 try await oauthError(writer, status: .badRequest, "invalid_request", "grant_type=password needs username and password")
                 return
             }
-            switch await authenticator.authenticate(account: username, secret: password, address: request.remoteAddress, state: state, requestID: request.id) {
-            case .success(let verified):
-                identity = verified
-            case .failure(.throttled(let retryAfter, let reason)):
-                observability.metrics.tokenIssuance(outcome: "throttled")
-                observability.audit.denied(account: username, peer: request.remoteAddress, method: "POST", path: "/token", reason: reason, requestID: request.id)
-                try await oauthError(writer, status: .tooManyRequests, "invalid_grant", reason, headers: ["retry-after": "\(retryAfter)"])
-                return
-            case .failure(.invalid(let error)):
-                observability.metrics.tokenIssuance(outcome: "refused")
-                observability.audit.denied(account: username, peer: request.remoteAddress, method: "POST", path: "/token", reason: error.message, requestID: request.id)
-                try await oauthError(writer, status: .unauthorized, "invalid_grant", Self.clientMessage(error))
-                return
-            case .failure(.unavailable(let reason)):
-                observability.metrics.tokenIssuance(outcome: "unavailable")
-                observability.audit.denied(account: username, peer: request.remoteAddress, method: "POST", path: "/token", reason: reason, requestID: request.id)
-                try await oauthError(
-                    writer, status: .serviceUnavailable, "temporarily_unavailable", BasicAuthenticator.Failure.unavailableMessage,
-                    headers: ["retry-after": "5"])
+            let result = await authenticator.authenticate(account: username, secret: password, address: request.remoteAddress, state: state, requestID: request.id)
+            guard let verified = try await verifiedOrRefused(result, account: username, request: request, writer: writer) else { return }
+            identity = verified
+        case Self.tokenExchangeGrant:
+            guard let subjectToken = parameters.first("subject_token"), let type = parameters.first("subject_token_type") else {
+                try await oauthError(writer, status: .badRequest, "invalid_request", "a token exchange needs subject_token and subject_token_type")
                 return
             }
+            guard Self.subjectTokenTypes.contains(type) else {
+                try await oauthError(
+                    writer, status: .badRequest, "invalid_request",
+                    "subject_token_type must be one of \(Self.subjectTokenTypes.sorted().joined(separator: ", ")) (got \"\(type)\")")
+                return
+            }
+            guard let (issuer, token) = state.workloadIssuer(presentedAsPassword: subjectToken) else {
+                observability.metrics.tokenIssuance(outcome: "refused")
+                observability.audit.denied(
+                    account: "", peer: request.remoteAddress, method: "POST", path: "/token", reason: "token exchange: subject token of no configured OIDC issuer",
+                    requestID: request.id)
+                logger.warning(
+                    "identity token refused",
+                    metadata: ["request": "\(request.id)", "peer": "\(request.remoteAddress)", "reason": "subject token is not a JWT of a configured OIDC issuer"])
+                try await oauthError(writer, status: .unauthorized, "invalid_grant", "subject_token is not an identity token of an issuer Portcullis trusts")
+                return
+            }
+            let result = await authenticator.authenticateWorkload(
+                token, secret: subjectToken, issuer: issuer, user: "", address: request.remoteAddress, state: state, requestID: request.id)
+            guard let verified = try await verifiedOrRefused(result, account: "", request: request, writer: writer) else { return }
+            identity = verified
+            exchanged = true
         case "refresh_token":
             guard let presented = parameters.first("refresh_token") else {
                 try await oauthError(writer, status: .badRequest, "invalid_request", "grant_type=refresh_token needs refresh_token")
@@ -249,7 +259,7 @@ struct TokenEndpoint: Sendable {
         case let other:
             try await oauthError(
                 writer, status: .badRequest, "unsupported_grant_type",
-                "grant_type \(other.map { "\"\($0)\"" } ?? "(missing)") is not supported (password, refresh_token)")
+                "grant_type \(other.map { "\"\($0)\"" } ?? "(missing)") is not supported (password, refresh_token, \(Self.tokenExchangeGrant))")
             return
         }
 
@@ -259,7 +269,44 @@ struct TokenEndpoint: Sendable {
             "scope": issued.grantedScopes.map(\.description).joined(separator: " "),
         ]
         if let refresh = issued.refreshToken ?? (offline ? refreshToken : nil) { body["refresh_token"] = refresh }
+        if exchanged {
+            body["issued_token_type"] = "urn:ietf:params:oauth:token-type:access_token"
+            body["token_type"] = "Bearer"
+        }
         try await respondJSON(body, writer: writer)
+    }
+
+    /// RFC 8693's grant type.
+    static let tokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+    /// The subject token types a token exchange takes: an OIDC issuer's signed JWT.
+    static let subjectTokenTypes: Set<String> = [
+        "urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token", "urn:ietf:params:oauth:token-type:access_token",
+    ]
+
+    /// The identity of a successful authentication; otherwise writes the OAuth error answer
+    /// (429, 401 or 503), audits the refusal and returns `nil`.
+    private func verifiedOrRefused(
+        _ result: Result<Identity, BasicAuthenticator.Failure>, account: String, request: IncomingRequest, writer: ResponseWriter
+    ) async throws -> Identity? {
+        switch result {
+        case .success(let identity):
+            return identity
+        case .failure(.throttled(let retryAfter, let reason)):
+            observability.metrics.tokenIssuance(outcome: "throttled")
+            observability.audit.denied(account: account, peer: request.remoteAddress, method: "POST", path: "/token", reason: reason, requestID: request.id)
+            try await oauthError(writer, status: .tooManyRequests, "invalid_grant", reason, headers: ["retry-after": "\(retryAfter)"])
+        case .failure(.invalid(let error)):
+            observability.metrics.tokenIssuance(outcome: "refused")
+            observability.audit.denied(account: account, peer: request.remoteAddress, method: "POST", path: "/token", reason: error.message, requestID: request.id)
+            try await oauthError(writer, status: .unauthorized, "invalid_grant", Self.clientMessage(error))
+        case .failure(.unavailable(let reason)):
+            observability.metrics.tokenIssuance(outcome: "unavailable")
+            observability.audit.denied(account: account, peer: request.remoteAddress, method: "POST", path: "/token", reason: reason, requestID: request.id)
+            try await oauthError(
+                writer, status: .serviceUnavailable, "temporarily_unavailable", BasicAuthenticator.Failure.unavailableMessage,
+                headers: ["retry-after": "5"])
+        }
+        return nil
     }
 
     // MARK: Issuing

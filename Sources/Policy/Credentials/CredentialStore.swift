@@ -8,6 +8,9 @@ public struct CredentialStore: Sendable {
     public var directory: (any PasswordDirectory)?
     /// Its recent successful logins.
     public var directoryLogins: DirectoryLoginCache?
+    /// Recent logins with an OIDC issuer's token as the password (verified elsewhere: the keys
+    /// may have to be fetched), until the token expires or the cache lifetime ends.
+    public var workloadLogins: DirectoryLoginCache?
 
     /// Creates a store.
     public init(
@@ -32,7 +35,9 @@ public struct CredentialStore: Sendable {
             return Identity(account: account, kind: .robot, labels: robot.labels)
         }
         guard let entry = htpasswd?.entries[account] else {
-            if let identity = directoryLogins?.lastIdentity(account: account, now: now) { return identity }
+            if let identity = directoryLogins?.lastIdentity(account: account, now: now) ?? workloadLogins?.lastIdentity(account: account, now: now) {
+                return identity
+            }
             throw PolicyError(.unknownAccount, "no credential for account \"\(account)\"")
         }
         guard Bcrypt.isBcrypt(entry.hash) else {
@@ -47,6 +52,7 @@ public struct CredentialStore: Sendable {
     public func isCheapToVerify(account: String, secret: String, now: Double, cache: CredentialCache?) -> Bool {
         if robots[account] != nil { return true }
         guard let entry = htpasswd?.entries[account] else {
+            if workloadLogins?.identity(account: account, password: secret, now: now) != nil { return true }
             guard directory != nil else { return true }
             return directoryLogins?.identity(account: account, password: secret, now: now) != nil
         }
@@ -68,6 +74,7 @@ public struct CredentialStore: Sendable {
             return Identity(account: account, kind: .robot, labels: robot.labels)
         }
         guard let htpasswd, let entry = htpasswd.entries[account] else {
+            if let identity = workloadLogins?.identity(account: account, password: secret, now: now) { return identity }
             guard let directory else {
                 throw PolicyError(.unknownAccount, "no credential for account \"\(account)\"")
             }

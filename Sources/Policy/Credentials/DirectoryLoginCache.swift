@@ -63,16 +63,18 @@ public final class DirectoryLoginCache: Sendable {
         }
     }
 
-    /// Remembers a successful login made at `now` with the login name `account`.
-    public func insert(account: String, password: String, identity: Identity, now: Double) {
+    /// Remembers a successful login made at `now` with the login name `account`, for
+    /// ``lifetime`` or until `notAfter` if that comes first (a signed token's `exp`).
+    public func insert(account: String, password: String, identity: Identity, now: Double, notAfter: Double? = nil) {
         let key = Self.key(account: account, password: password)
+        let expiry = min(now + lifetime, notAfter ?? .infinity)
         logins.withLock { logins in
             Self.makeRoom(in: &logins, capacity: capacity, now: now)
-            logins[key] = Login(identity: identity, expiry: now + lifetime)
+            logins[key] = Login(identity: identity, expiry: expiry)
         }
         accounts.withLock { accounts in
             Self.makeRoom(in: &accounts, capacity: capacity, now: now)
-            accounts[identity.account] = Login(identity: identity, expiry: now + accountRetention)
+            accounts[identity.account] = Login(identity: identity, expiry: max(expiry, now + accountRetention))
         }
     }
 

@@ -8,6 +8,8 @@ public struct Identity: Hashable, Sendable, CustomStringConvertible {
         case robot
         /// A directory account (`users.ldap`), verified by an LDAP bind; its groups are labels.
         case ldap
+        /// A workload (CI job) that presented a signed identity token of an OIDC issuer (`users.oidc`).
+        case oidc
         /// No credentials were presented.
         case anonymous
     }

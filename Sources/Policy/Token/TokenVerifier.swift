@@ -24,6 +24,10 @@ public struct TokenVerifier: Sendable {
     public var leeway: Double
     /// Tokens longer than this are refused before parsing.
     public var maximumTokenSize: Int
+    /// Whether a token whose header names no key (no `x5c`, `kid` or `jwk`) is checked against
+    /// each trusted key that fits its `alg`. Off for registry tokens (the registries have no
+    /// default key); on for an OIDC issuer's own key set.
+    public var searchesKeysWithoutKid = false
 
     /// Creates a verifier for one audience.
     public init(issuer: String, audience: String, keys: [TrustedKey], leeway: Double = 60, maximumTokenSize: Int = 16 * 1024) {
@@ -53,20 +57,7 @@ public struct TokenVerifier: Sendable {
     /// Verifies an already split token at time `now`.
     public func verify(_ token: UnverifiedToken, now: Date) async throws -> TokenClaims {
         func reject(_ reason: String) -> PolicyError { PolicyError(.invalidToken, reason) }
-        let header = token.header
-        guard let alg = header.alg else { throw reject("header has no alg") }
-        if alg == "none" || alg.hasPrefix("HS") {
-            throw reject("alg \(alg) is never accepted")
-        }
-        if header.crit != nil { throw reject("header has crit members, which Portcullis does not understand") }
-
-        let key = try await resolveKey(header, now: now)
-        guard key.algorithms.contains(alg) else {
-            throw reject("alg \(alg) does not fit the \(key.algorithms.sorted().joined(separator: "/")) key it names")
-        }
-        guard key.isValidSignature(token.signature, algorithm: alg, signingInput: token.signingInput) else {
-            throw reject("signature does not verify")
-        }
+        try await verifySignature(token, now: now)
 
         let claims = try token.claims()
         guard claims.iss.value == issuer else {
@@ -83,6 +74,36 @@ public struct TokenVerifier: Sendable {
             throw reject("token not valid before \(Int(nbf.value.timeIntervalSince1970)) (now \(Int(time)), leeway \(Int(leeway)) s)")
         }
         return claims
+    }
+
+    /// Checks the header and the signature only: the `alg` (never `none`, never HMAC, one the
+    /// named key can produce), no `crit`, a trusted key, a valid signature. The claims are the
+    /// caller's to check.
+    public func verifySignature(_ token: UnverifiedToken, now: Date) async throws {
+        func reject(_ reason: String) -> PolicyError { PolicyError(.invalidToken, reason) }
+        let header = token.header
+        guard let alg = header.alg else { throw reject("header has no alg") }
+        if alg == "none" || alg.hasPrefix("HS") {
+            throw reject("alg \(alg) is never accepted")
+        }
+        if header.crit != nil { throw reject("header has crit members, which Portcullis does not understand") }
+
+        if searchesKeysWithoutKid, header.x5c == nil, header.kid == nil, header.jwk == nil, !header.jwkUnreadable {
+            // An OIDC issuer that names no key (some do not): any of its own keys that fits.
+            let candidates = keys.filter { $0.publicKey.algorithms.contains(alg) }
+            guard !candidates.isEmpty else { throw reject("alg \(alg) fits none of the issuer's \(keys.count) keys") }
+            guard candidates.contains(where: { $0.publicKey.isValidSignature(token.signature, algorithm: alg, signingInput: token.signingInput) }) else {
+                throw reject("signature does not verify with any of the issuer's \(candidates.count) \(alg) keys (the token names no kid)")
+            }
+            return
+        }
+        let key = try await resolveKey(header, now: now)
+        guard key.algorithms.contains(alg) else {
+            throw reject("alg \(alg) does not fit the \(key.algorithms.sorted().joined(separator: "/")) key it names")
+        }
+        guard key.isValidSignature(token.signature, algorithm: alg, signingInput: token.signingInput) else {
+            throw reject("signature does not verify")
+        }
     }
 
     /// Finds the key the header names, in the registries' order of precedence.
