@@ -55,10 +55,11 @@ public final class Deployment: Sendable {
     ///   - registryConfiguration: top-level YAML added to the registry's config.yml (`middleware:`, say).
     ///   - readinessInterval: `readiness.interval`, seconds between Portcullis's checks of the registry.
     ///   - usersConfiguration: more keys of `users:` (`ldap: {…}`), on one line each, unindented.
+    ///   - tokenGrant: `token.grant`.
     public static func start(
         users: [String: String], rules: String, keyHint: String = "x5c", registryTrustsOtherKey: Bool = false,
         extraConfiguration: String = "", tls: Bool = false, logFormat: String = "logfmt", registryConfiguration: String = "",
-        readinessInterval: Int = 1, usersConfiguration: String = ""
+        readinessInterval: Int = 1, usersConfiguration: String = "", tokenGrant: String = "requested"
     ) async throws -> Deployment {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
@@ -96,6 +97,7 @@ public final class Deployment: Sendable {
               key: keys/token.key
               certificate: keys/token.crt
               lifetime: 300
+              grant: \(tokenGrant)
             users:
               htpasswd: users.htpasswd
               robots: robots.json
