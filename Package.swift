@@ -95,7 +95,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Policy", "TestSupport"]
+            dependencies: ["Policy", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Directory logins against a real slapd (started by the tests): binds, searches, groups, escaping.
         .testTarget(

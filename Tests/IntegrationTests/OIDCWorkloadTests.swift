@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 import TestSupport
@@ -8,11 +9,14 @@ import TestSupport
 final class OIDCWorkloadTests {
     let directory: String
     let provider: OIDCProvider
+    /// A second issuer whose tokens live three seconds, trusted with no leeway.
+    let shortLived: OIDCProvider
     let deployment: Deployment
 
     init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-oidc-\(UUID().uuidString.prefix(8))").path
         provider = try await OIDCProvider.start(in: directory)
+        shortLived = try await OIDCProvider.start(in: directory + "/short", tokenMaxAge: 3)
         deployment = try await Deployment.start(
             users: ["hilda": "hilda-pw"],
             rules: """
@@ -26,12 +30,19 @@ final class OIDCWorkloadTests {
                     discovery: true
                     account: "ci:${claims:project_path}"
                     labels: {project_path: "${claims:project_path}", ref_protected: "${claims:ref_protected}"}
+                  - issuer: \(shortLived.issuer)
+                    audiences: [portcullis]
+                    jwks_url: \(shortLived.issuer)/jwks
+                    account: "ci:${claims:project_path}"
+                    labels: {project_path: "${claims:project_path}"}
+                    leeway: 0
                 """)
     }
 
     deinit {
         deployment.stop()
         provider.stop()
+        shortLived.stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -106,6 +117,33 @@ final class OIDCWorkloadTests {
         #expect(exchange.standardOutput.hasSuffix("401"), "\(exchange)")
         let log = deployment.gateway.log
         #expect(log.contains("identity token refused") && log.contains("contains none of"), "the audience refusal is logged with its reason")
+    }
+
+    @Test("forged tokens are refused with the reason logged: alg none, HS256 keyed with the issuer's JWKS, and an expired token")
+    func forgedAndExpiredTokens() async throws {
+        let genuine = try await jobToken(project: "team-a/app", protected: true)
+        let parts = genuine.split(separator: ".").map(String.init)
+        func encode(_ text: String) -> String {
+            Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+        }
+        let none = encode(#"{"alg":"none","typ":"JWT"}"#) + "." + parts[1] + "."
+        #expect(try await status(["-u", "ci:\(none)"], "/v2/team-a/app/image/tags/list") == 401)
+        // The classic confusion: HMAC with the issuer's public key (its JWKS) as the secret.
+        let hsHeader = encode(#"{"alg":"HS256","typ":"JWT"}"#) + "." + parts[1]
+        let secret = SymmetricKey(data: Data(try await provider.jwks().utf8))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(hsHeader.utf8), using: secret)
+        let hs256 = hsHeader + "." + Data(mac).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        #expect(try await status(["-u", "ci:\(hs256)"], "/v2/team-a/app/image/tags/list") == 401)
+        let shortToken = try await shortLived.idToken(subject: "job-short", claims: ["project_path": "team-a/app"])
+        #expect(try await status(["-u", "short:\(shortToken)"], "/v2/team-a/app/image/tags/list") != 401, "a fresh token of the second issuer")
+        try await Task.sleep(for: .seconds(4))
+        #expect(try await status(["-u", "late:\(shortToken)"], "/v2/team-a/app/image/tags/list") == 401, "an expired token is accepted")
+        let log = deployment.gateway.log
+        #expect(log.contains("alg none is never accepted"), "\(log.suffix(3000))")
+        #expect(log.contains("alg HS256 is never accepted"))
+        #expect(log.contains("token expired at"))
     }
 
     @Test("after the provider rotates its key, new tokens are accepted (keys fetched again) and tokens of the old key are refused")

@@ -12,25 +12,35 @@ public final class OIDCProvider: @unchecked Sendable {
     public var issuer: String { "http://127.0.0.1:\(port)" }
     public var log: String { process?.log ?? "" }
 
-    public static func start(in directory: String) async throws -> OIDCProvider {
+    /// Starts one; `tokenMaxAge` is the lifetime of its tokens in seconds (its default is an hour).
+    public static func start(in directory: String, tokenMaxAge: Int? = nil) async throws -> OIDCProvider {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let provider = OIDCProvider(port: try freeLoopbackPort(), directory: directory)
+        let provider = OIDCProvider(port: try freeLoopbackPort(), directory: directory, tokenMaxAge: tokenMaxAge)
         try await provider.launch()
         return provider
     }
 
-    private init(port: Int, directory: String) {
+    private let tokenMaxAge: Int?
+
+    private init(port: Int, directory: String, tokenMaxAge: Int?) {
         self.port = port
         self.directory = directory
+        self.tokenMaxAge = tokenMaxAge
     }
 
     deinit { stop() }
 
     private func launch() async throws {
         process = try ServiceProcess(
-            "/usr/bin/env", ["python3", "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", String(port)],
+            "/usr/bin/env",
+            ["python3", "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", String(port)] + (tokenMaxAge.map { ["--token-max-age", String($0)] } ?? []),
             logPath: directory + "/oidc-provider-\(port).log")
         try await waitUntilAnswering("\(issuer)/.well-known/openid-configuration", timeout: .seconds(30))
+    }
+
+    /// Its JWKS document as served.
+    public func jwks() async throws -> String {
+        try await Command("curl", ["-sf", "\(issuer)/jwks"], timeout: .seconds(30)).runInBackground().checked().standardOutput
     }
 
     /// Stops the provider (by its PID).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Policy
 import PortcullisConfiguration
 
 /// `portcullis check-config --config FILE`: validates a configuration and every file it names.
@@ -18,7 +19,13 @@ struct CheckConfigCommand: ParsableCommand {
             print("\(config): OK")
             print("  listen \(configuration.listen), public URL \(configuration.publicURL), realm \(configuration.realm)")
             print("  upstream \(configuration.upstream.url), registry \(configuration.upstream.registryVersion), key hint \(state.upstreamMinter.hint)")
-            print("  \(configuration.rules.count) rules, \(state.credentials.htpasswd?.entries.count ?? 0) htpasswd users")
+            print("  \(configuration.rules.count) rules, \(state.credentials.htpasswd?.entries.count ?? 0) htpasswd users, token grant \(configuration.token.grant.rawValue)")
+            if let ldap = configuration.ldap {
+                print("  LDAP accounts from \(ldap.url)\(ldap.startTLS ? " (StartTLS)" : "")")
+            }
+            for issuer in configuration.oidc {
+                print("  OIDC issuer \(issuer.issuer), audiences \(issuer.audiences.joined(separator: ",")), account \(issuer.account)")
+            }
         } catch let error as ConfigurationErrors {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
