@@ -112,7 +112,7 @@ package enum ConfigurationLoader {
             guard
                 let top = mapping(
                     root, "", allowed: [
-                        "listen", "admin_listen", "public_url", "tls", "h2c", "listen_proxy_protocol", "trusted_proxies", "upstream", "token", "users", "issuers", "readiness",
+                        "listen", "admin_listen", "public_url", "tls", "h2c", "listen_proxy_protocol", "trusted_proxies", "upstream", "upstreams", "token", "users", "issuers", "readiness",
                         "throttling", "shutdown", "timeouts", "rules", "log", "retention",
                     ])
             else { return nil }
@@ -158,44 +158,28 @@ package enum ConfigurationLoader {
                 }
             }
 
-            var upstream: GatewayConfiguration.Upstream?
-            if top["upstream"] == nil { problem("upstream", "is required") }
-            if let section = mapping(
-                top["upstream"], "upstream",
-                allowed: ["url", "registry_version", "key_hint", "jwks_kid", "service", "issuer", "token_lifetime"])
-            {
-                let url = string(section["url"], "upstream.url", required: true)
-                if let url, Self.parseURL(url) == nil {
-                    problem("upstream.url", "must be an http:// or https:// URL without a path (got \"\(url)\")")
+            var upstreams: [GatewayConfiguration.Upstream] = []
+            switch (top["upstream"], top["upstreams"]) {
+            case (nil, nil):
+                problem("upstream", "is required (or upstreams: a list)")
+            case (.some, .some):
+                problem("upstreams", "upstream and upstreams are alternatives: give one")
+            case (let node?, nil):
+                if var single = readUpstream(node, "upstream", inList: false) {
+                    single.isPrimary = true
+                    upstreams = [single]
                 }
-                var version = RegistryVersion.v2_8
-                if let text = string(section["registry_version"], "upstream.registry_version") {
-                    if let parsed = RegistryVersion(rawValue: text) {
-                        version = parsed
-                    } else {
-                        problem("upstream.registry_version", "must be one of 2.8, 3.0, 3.1 (got \"\(text)\")")
+            case (nil, let node?):
+                if let sequence = node.sequence, !sequence.isEmpty {
+                    for (index, item) in sequence.enumerated() {
+                        if let entry = readUpstream(item, "upstreams[\(index)]", inList: true) { upstreams.append(entry) }
                     }
-                }
-                let hint = string(section["key_hint"], "upstream.key_hint") ?? "x5c"
-                if !["x5c", "kid", "jwks"].contains(hint) {
-                    problem("upstream.key_hint", "must be one of x5c, kid, jwks (got \"\(hint)\")")
-                }
-                if hint == "jwks" && !version.supportsJWKS {
-                    problem("upstream.key_hint", "jwks needs registry 3.0 or later; registry 2.8 has no jwks option (use x5c or kid)")
-                }
-                let jwksKid = string(section["jwks_kid"], "upstream.jwks_kid")
-                if jwksKid != nil && hint != "jwks" {
-                    problem("upstream.jwks_kid", "only applies with key_hint: jwks")
-                }
-                let service = string(section["service"], "upstream.service", required: true)
-                let issuer = string(section["issuer"], "upstream.issuer", required: true)
-                let lifetime = integer(section["token_lifetime"], "upstream.token_lifetime", range: 60...86_400) ?? 300
-                if let url, let service, let issuer {
-                    upstream = GatewayConfiguration.Upstream(
-                        url: url.hasSuffix("/") ? String(url.dropLast()) : url, registryVersion: version, keyHint: hint,
-                        jwksKid: jwksKid, service: service, issuer: issuer, tokenLifetime: lifetime)
+                    checkUpstreams(upstreams, count: sequence.count)
+                } else {
+                    problem("upstreams", "must be a non-empty list of upstreams")
                 }
             }
+            let upstream = upstreams.first(where: \.isPrimary)
 
             var token: GatewayConfiguration.Token?
             if top["token"] == nil { problem("token", "is required") }
@@ -228,7 +212,7 @@ package enum ConfigurationLoader {
                 if let realm, Self.parseURL(realm, allowPath: true) == nil {
                     problem("token.realm", "must be an http:// or https:// URL (got \"\(realm)\")")
                 }
-                if upstream?.keyHint == "x5c" && certificate == nil && section["certificate"] == nil {
+                if upstreams.contains(where: { $0.keyHint == "x5c" }) && certificate == nil && section["certificate"] == nil {
                     problem("token.certificate", "is required with upstream.key_hint: x5c (the x5c chain is built from it)")
                 }
                 var grant = TokenGrantMode.requested
@@ -378,6 +362,7 @@ package enum ConfigurationLoader {
             configuration.pushTimesPath = pushTimes
             configuration.ldap = ldap
             configuration.oidc = oidc
+            configuration.upstreams = upstreams
             if let clash = oidc.first(where: { $0.issuer == configuration.token.issuer }) {
                 problem("users.oidc", "issuer \"\(clash.issuer)\" is Portcullis's own token.issuer")
             }
@@ -409,6 +394,99 @@ package enum ConfigurationLoader {
                 result.append(text)
             }
             return result
+        }
+
+        /// One upstream: `upstream:` (`inList` false) or an entry of `upstreams:`, which adds
+        /// `name`, `primary`, `weight` and `repositories`.
+        mutating func readUpstream(_ node: Node, _ keyPath: String, inList: Bool) -> GatewayConfiguration.Upstream? {
+            var allowed = ["url", "registry_version", "key_hint", "jwks_kid", "service", "issuer", "token_lifetime"]
+            if inList { allowed += ["name", "primary", "weight", "repositories"] }
+            guard let section = mapping(node, keyPath, allowed: allowed) else { return nil }
+            let url = string(section["url"], "\(keyPath).url", required: true)
+            if let url, Self.parseURL(url) == nil {
+                problem("\(keyPath).url", "must be an http:// or https:// URL without a path (got \"\(url)\")")
+            }
+            var version = RegistryVersion.v2_8
+            if let text = string(section["registry_version"], "\(keyPath).registry_version") {
+                if let parsed = RegistryVersion(rawValue: text) {
+                    version = parsed
+                } else {
+                    problem("\(keyPath).registry_version", "must be one of 2.8, 3.0, 3.1 (got \"\(text)\")")
+                }
+            }
+            let hint = string(section["key_hint"], "\(keyPath).key_hint") ?? "x5c"
+            if !["x5c", "kid", "jwks"].contains(hint) {
+                problem("\(keyPath).key_hint", "must be one of x5c, kid, jwks (got \"\(hint)\")")
+            }
+            if hint == "jwks" && !version.supportsJWKS {
+                problem("\(keyPath).key_hint", "jwks needs registry 3.0 or later; registry 2.8 has no jwks option (use x5c or kid)")
+            }
+            let jwksKid = string(section["jwks_kid"], "\(keyPath).jwks_kid")
+            if jwksKid != nil && hint != "jwks" {
+                problem("\(keyPath).jwks_kid", "only applies with key_hint: jwks")
+            }
+            let service = string(section["service"], "\(keyPath).service", required: true)
+            let issuer = string(section["issuer"], "\(keyPath).issuer", required: true)
+            let lifetime = integer(section["token_lifetime"], "\(keyPath).token_lifetime", range: 60...86_400) ?? 300
+            var name = "default"
+            var isPrimary = false
+            var weight = 0
+            var repositories: [String] = []
+            if inList {
+                name = string(section["name"], "\(keyPath).name", required: true) ?? ""
+                if !name.isEmpty, !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) {
+                    problem("\(keyPath).name", "must be letters, digits, '-', '_' or '.' (it names the upstream in metrics and logs; got \"\(name)\")")
+                }
+                if let flag = section["primary"] {
+                    if let value = flag.bool { isPrimary = value } else { problem("\(keyPath).primary", "must be true or false") }
+                }
+                weight = integer(section["weight"], "\(keyPath).weight", range: 0...100) ?? 0
+                repositories = stringList(section["repositories"], "\(keyPath).repositories") ?? []
+                for (index, pattern) in repositories.enumerated() {
+                    do { _ = try Pattern(pattern) } catch let error as PolicyError {
+                        problem("\(keyPath).repositories[\(index)]", error.message)
+                    } catch {}
+                }
+                if isPrimary && (weight > 0 || !repositories.isEmpty) {
+                    problem("\(keyPath)", "the primary takes every repository no other upstream claims: weight and repositories do not apply to it")
+                }
+            }
+            guard let url, let service, let issuer, !name.isEmpty else { return nil }
+            var upstream = GatewayConfiguration.Upstream(
+                url: url.hasSuffix("/") ? String(url.dropLast()) : url, registryVersion: version, keyHint: hint,
+                jwksKid: jwksKid, service: service, issuer: issuer, tokenLifetime: lifetime)
+            upstream.name = name
+            upstream.isPrimary = isPrimary
+            upstream.weight = weight
+            upstream.repositories = repositories
+            return upstream
+        }
+
+        /// The list as a whole: unique names, one primary, shares within 100, no pattern claimed twice.
+        mutating func checkUpstreams(_ upstreams: [GatewayConfiguration.Upstream], count: Int) {
+            var seen: Set<String> = []
+            for (index, upstream) in upstreams.enumerated() where !seen.insert(upstream.name).inserted {
+                problem("upstreams[\(index)].name", "\"\(upstream.name)\" names two upstreams")
+            }
+            let primaries = upstreams.filter(\.isPrimary).count
+            if upstreams.count == count {
+                if primaries == 0 && count > 1 {
+                    problem("upstreams", "one upstream needs primary: true (it serves every repository the others do not claim, and the catalog)")
+                } else if primaries > 1 {
+                    problem("upstreams", "\(primaries) upstreams say primary: true; exactly one may")
+                }
+            }
+            let shares = upstreams.filter { !$0.isPrimary }.reduce(0) { $0 + $1.weight }
+            if shares > 100 { problem("upstreams", "the weights add up to \(shares)%; at most 100% of repositories can be shared out") }
+            var claimed: [String: String] = [:]
+            for (index, upstream) in upstreams.enumerated() {
+                for pattern in upstream.repositories {
+                    if let other = claimed[pattern], other != upstream.name {
+                        problem("upstreams[\(index)].repositories", "\"\(pattern)\" is claimed by both \(other) and \(upstream.name)")
+                    }
+                    claimed[pattern] = upstream.name
+                }
+            }
         }
 
         mutating func readOIDC(_ node: Node, _ keyPath: String) -> OIDCConfiguration? {

@@ -35,6 +35,14 @@ package struct GatewayConfiguration: Sendable {
         package var issuer: String
         /// Lifetime of upstream tokens in seconds.
         package var tokenLifetime: Int = 300
+        /// The upstream's name in metrics, logs and commands (`default` for a single `upstream:`).
+        package var name = "default"
+        /// Whether it serves every repository the others do not claim, and the catalog.
+        package var isPrimary = false
+        /// Percent of repositories routed here by a stable hash of their name (`weight`).
+        package var weight = 0
+        /// Repository patterns routed here (`repositories`).
+        package var repositories: [String] = []
     }
 
     /// The token server Portcullis runs for its clients.
@@ -108,7 +116,10 @@ package struct GatewayConfiguration: Sendable {
     package var h2c = false
     /// Peers whose `X-Forwarded-For` names the client (CIDR ranges).
     package var trustedProxies: [String] = []
+    /// The primary upstream (the only one with a single `upstream:`).
     package var upstream: Upstream
+    /// Every upstream in configuration order, the primary included.
+    package var upstreams: [Upstream] = []
     package var token: Token
     /// Path of the htpasswd file, if users log in with passwords.
     package var htpasswd: String?

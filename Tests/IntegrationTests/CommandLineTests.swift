@@ -136,6 +136,66 @@ struct CommandLineTests {
         #expect(bad.status == 2 && bad.standardError.contains("repository:team/app"), "\(bad)")
     }
 
+    @Test("check-config names each bad upstreams entry with its path: two names alike, shares over 100%, a pattern claimed twice, two primaries, a key hint the version cannot read")
+    func checkConfigReportsUpstreamProblems() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("upstreams-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
+        let path = directory + "/portcullis.yaml"
+        try Data(
+            """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstreams:
+              - {name: v2, url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: kid, service: registry, issuer: portcullis, primary: true}
+              - {name: v3, url: "http://127.0.0.1:5002", registry_version: "3.1", key_hint: kid, service: registry, issuer: portcullis, weight: 60, repositories: ["team-a/**"]}
+              - {name: canary, url: "http://127.0.0.1:5003", registry_version: "3.1", key_hint: x5c, service: registry, issuer: portcullis, weight: 50, repositories: ["team-a/**"]}
+              - {name: canary, url: "http://127.0.0.1:5004", service: registry, issuer: portcullis, weight: 5, primary: true}
+            token: {service: portcullis, issuer: portcullis, key: token.key, certificate: token.crt}
+            rules:
+              - {account: "*", name: "**", actions: [pull]}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: path))
+        let result = try Command(try portcullisBinary(), ["check-config", "--config", path]).run()
+        #expect(result.status == 1)
+        for expected in [
+            "upstreams[3].name: \"canary\" names two upstreams", "upstreams: the weights add up to 110%",
+            "upstreams[2].repositories: \"team-a/**\" is claimed by both v3 and canary", "upstreams: 2 upstreams say primary: true",
+            "upstreams[3]: the primary takes every repository",
+        ] {
+            #expect(result.standardError.contains(expected), "missing \"\(expected)\" in:\n\(result.standardError)")
+        }
+        // The pinned version's key-format refusal applies per upstream: registry 3.0 computes no
+        // kid Portcullis can match for an EC key.
+        let hint = directory + "/hint.yaml"
+        try Data(
+            """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstreams:
+              - {name: v2, url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: kid, service: registry, issuer: portcullis, primary: true}
+              - {name: v3, url: "http://127.0.0.1:5002", registry_version: "3.0", key_hint: kid, service: registry, issuer: portcullis, weight: 10}
+            token: {service: portcullis, issuer: portcullis, key: token.key, certificate: token.crt}
+            rules: []
+            """.utf8
+        ).write(to: URL(fileURLWithPath: hint))
+        let refused = try Command(try portcullisBinary(), ["check-config", "--config", hint]).run()
+        #expect(refused.status == 1 && refused.standardError.contains("upstreams[1].key_hint:") && !refused.standardError.contains("upstreams[0]"), "\(refused)")
+        let both = directory + "/both.yaml"
+        try Data(
+            """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstream: {url: "http://127.0.0.1:5001", service: registry, issuer: portcullis}
+            upstreams: [{name: a, url: "http://127.0.0.1:5001", service: registry, issuer: portcullis, primary: true}]
+            token: {service: portcullis, issuer: portcullis, key: token.key, certificate: token.crt}
+            rules: []
+            """.utf8
+        ).write(to: URL(fileURLWithPath: both))
+        let alternatives = try Command(try portcullisBinary(), ["check-config", "--config", both]).run()
+        #expect(alternatives.standardError.contains("upstreams: upstream and upstreams are alternatives"), "\(alternatives)")
+    }
+
     @Test("check-config names each bad users.ldap key with its path")
     func checkConfigReportsLDAPProblems() throws {
         let path = try temporaryFile(

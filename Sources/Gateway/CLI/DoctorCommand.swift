@@ -31,10 +31,28 @@ struct DoctorCommand: AsyncParsableCommand {
         static func info(_ text: String) -> Line { Line(failed: false, text: "info  \(text)") }
     }
 
-    /// Runs every check.
+    /// Runs every check, for each upstream; with several, each line names its upstream and
+    /// each upstream ends with one verdict line.
     static func diagnose(state: GatewayState, client: HTTPClient) async -> [Line] {
-        let configuration = state.configuration
-        let upstream = configuration.upstream
+        guard state.upstreamTargets.count > 1 else { return await diagnose(state: state, target: state.primaryUpstream, client: client) }
+        var lines: [Line] = []
+        for target in state.upstreamTargets {
+            let checks = await diagnose(state: state, target: target, client: client)
+            let role = target === state.primaryUpstream ? "primary" : "canary"
+            lines += checks.map { Line(failed: $0.failed, text: $0.text.prefix(6) + "[\(target.name)] " + $0.text.dropFirst(6)) }
+            let failed = checks.contains(where: \.failed)
+            let upstream = target.configuration
+            lines.append(
+                failed
+                    ? .fail("upstream \(target.name) (\(role), registry \(upstream.registryVersion), key hint \(target.minter.hint), \(upstream.url)): NOT usable")
+                    : .ok("upstream \(target.name) (\(role), registry \(upstream.registryVersion), key hint \(target.minter.hint), \(upstream.url)): usable"))
+        }
+        return lines
+    }
+
+    /// Runs every check against one upstream.
+    static func diagnose(state: GatewayState, target: UpstreamTarget, client: HTTPClient) async -> [Line] {
+        let upstream = target.configuration
         let probe = UpstreamProbe(client: client)
         var lines: [Line] = []
 
@@ -54,7 +72,7 @@ struct DoctorCommand: AsyncParsableCommand {
             }
         }
 
-        let configuredHint = state.upstreamMinter.hint
+        let configuredHint = target.minter.hint
         var alternatives: [KeyHint] = []
         if !state.signingKey.certificateChain.isEmpty { alternatives.append(.x5c) }
         if (try? state.signingKey.identifiers.kid(for: upstream.registryVersion)) != nil { alternatives.append(.kid(upstream.registryVersion)) }
@@ -62,15 +80,15 @@ struct DoctorCommand: AsyncParsableCommand {
 
         var acceptedAlternatives: [KeyHint] = []
         for hint in alternatives {
-            guard let minter = try? TokenMinter(key: state.signingKey, hint: hint), let token = try? UpstreamProbe.probeToken(state, minter: minter) else { continue }
+            guard let minter = try? TokenMinter(key: state.signingKey, hint: hint), let token = try? UpstreamProbe.probeToken(state, minter: minter, upstream: target) else { continue }
             if await probe.check(upstream: upstream.url, token: token).isAccepted { acceptedAlternatives.append(hint) }
         }
 
         do {
-            let token = try UpstreamProbe.probeToken(state)
+            let token = try UpstreamProbe.probeToken(state, upstream: target)
             switch await probe.check(upstream: upstream.url, token: token) {
             case .accepted:
-                lines.append(.ok("the registry accepts a token with key hint \(configuredHint) (key id \(state.upstreamMinter.announcedKeyID)), issuer \"\(upstream.issuer)\", service \"\(upstream.service)\""))
+                lines.append(.ok("the registry accepts a token with key hint \(configuredHint) (key id \(target.minter.announcedKeyID)), issuer \"\(upstream.issuer)\", service \"\(upstream.service)\""))
             case .rejected(let challenge):
                 let fix: String
                 if !acceptedAlternatives.isEmpty {
@@ -78,7 +96,7 @@ struct DoctorCommand: AsyncParsableCommand {
                 } else {
                     fix = "the registry's rootcertbundle (or jwks) does not hold Portcullis's key, or its auth.token.issuer is not \"\(upstream.issuer)\"; run `portcullis registry-config` and restart the registry with its output"
                 }
-                lines.append(.fail("the registry rejects a token with key hint \(configuredHint) (key id \(state.upstreamMinter.announcedKeyID)); its challenge: \(challenge) — fix: \(fix)"))
+                lines.append(.fail("the registry rejects a token with key hint \(configuredHint) (key id \(target.minter.announcedKeyID)); its challenge: \(challenge) — fix: \(fix)"))
             case .unreachable(let error):
                 lines.append(.fail("registry unreachable while checking the token: \(error)"))
             case .unexpected(let status):

@@ -89,7 +89,9 @@ enum GatewayRunner {
         }
         var groupConfiguration = ServiceGroupConfiguration(
             services: services + [
-                .init(service: BackgroundService { await readiness.run(state: holder, client: client, logger: logger) }),
+                .init(service: BackgroundService {
+                    await readiness.run(state: holder, client: client, logger: logger, health: proxy.health, metrics: observability.metrics)
+                }),
                 .init(service: BackgroundService {
                     await ConfigurationReloader(path: configuration.sourcePath, holder: holder, logger: logger).run()
                 }),

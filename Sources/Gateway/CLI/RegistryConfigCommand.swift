@@ -14,9 +14,21 @@ struct RegistryConfigCommand: ParsableCommand {
     @Option(name: .long, help: "The directory to write rootcertbundle.pem or jwks.json into.")
     var out: String
 
+    @Option(name: .long, help: "With several upstreams: the one whose registry this is for (default: the primary).")
+    var upstream: String?
+
     func run() throws {
         let state = try GatewayState.loadForCommand(path: config, exitStatus: 1)
-        let result = try Self.write(state: state, directory: out)
+        var target = state.primaryUpstream
+        if let upstream {
+            guard let named = state.upstream(named: upstream) else {
+                FileHandle.standardError.write(
+                    Data("portcullis: no upstream named \"\(upstream)\" (configured: \(state.upstreamTargets.map(\.name).joined(separator: ", ")))\n".utf8))
+                throw ExitCode(1)
+            }
+            target = named
+        }
+        let result = try Self.write(state: state, directory: out, upstream: target)
         print(result.block, terminator: "")
         for warning in result.warnings {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
@@ -24,13 +36,15 @@ struct RegistryConfigCommand: ParsableCommand {
     }
 
     /// Writes the trust file and returns the `auth:` block for the registry's config.yml.
-    static func write(state: GatewayState, directory: String) throws -> (block: String, path: String, warnings: [String]) {
+    static func write(state: GatewayState, directory: String, upstream target: UpstreamTarget? = nil) throws -> (block: String, path: String, warnings: [String]) {
         let configuration = state.configuration
+        let target = target ?? state.primaryUpstream
+        let upstream = target.configuration
         let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: absolute, withIntermediateDirectories: true)
         let trustLine: String
         let path: String
-        switch state.upstreamMinter.hint {
+        switch target.minter.hint {
         case .jwks(let kid):
             path = (absolute as NSString).appendingPathComponent("jwks.json")
             // With a next key, trust it too, so that registry and gateway can roll in either order.
@@ -56,15 +70,15 @@ struct RegistryConfigCommand: ParsableCommand {
             auth:
               token:
                 realm: \(configuration.realm)
-                service: \(configuration.upstream.service)
-                issuer: \(configuration.upstream.issuer)
+                service: \(upstream.service)
+                issuer: \(upstream.issuer)
             \(trustLine)
 
             """
         var warnings: [String] = []
-        if configuration.upstream.registryVersion != .v2_8 {
+        if upstream.registryVersion != .v2_8 {
             warnings.append(
-                "registry \(configuration.upstream.registryVersion) exports traces to localhost:4318 and logs an error every few seconds unless OTEL_TRACES_EXPORTER=none is set in its environment (leave it out only if you run a collector)")
+                "registry \(upstream.registryVersion) exports traces to localhost:4318 and logs an error every few seconds unless OTEL_TRACES_EXPORTER=none is set in its environment (leave it out only if you run a collector)")
         }
         return (block, path, warnings)
     }

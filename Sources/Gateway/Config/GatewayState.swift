@@ -47,10 +47,33 @@ final class GatewayState: Sendable {
         return files
     }
 
-    /// Mints tokens for the registry in the pinned version's format.
-    let upstreamMinter: TokenMinter
-    /// Where the forwarding core connects to the registry (`upstream.url`, parsed once).
-    let upstreamEndpoint: UpstreamEndpoint
+    /// Every registry Portcullis forwards to, in configuration order (one with `upstream:`).
+    let upstreamTargets: [UpstreamTarget]
+    /// The one serving every repository no other upstream claims, and the catalog.
+    let primaryUpstream: UpstreamTarget
+    /// Which upstream a repository's requests go to.
+    let routing: UpstreamRouting
+
+    /// Mints tokens for the primary registry in its pinned version's format.
+    var upstreamMinter: TokenMinter { primaryUpstream.minter }
+    /// Where the forwarding core connects to the primary registry.
+    var upstreamEndpoint: UpstreamEndpoint { primaryUpstream.endpoint }
+    /// Upstream tokens of the primary; a new state starts with an empty cache.
+    var upstreamTokens: UpstreamTokenCache { primaryUpstream.tokens }
+
+    /// The upstream that serves `repository` now: the primary for everything when there is one
+    /// upstream (no hashing on that path), else by ``routing`` with the upstreams `health` has
+    /// taken out of rotation going to the primary.
+    func upstream(for repository: String?, health: UpstreamHealth?) -> UpstreamTarget {
+        guard upstreamTargets.count > 1, let repository else { return primaryUpstream }
+        let name = routing.upstream(for: repository) { health?.isAvailable($0) ?? true }
+        return upstreamTargets.first { $0.name == name } ?? primaryUpstream
+    }
+
+    /// The upstream named `name`.
+    func upstream(named name: String) -> UpstreamTarget? {
+        upstreamTargets.first { $0.name == name }
+    }
     /// The key that will replace ``signingKey``, already trusted and announced.
     let nextKey: SigningKey?
 
@@ -118,12 +141,9 @@ final class GatewayState: Sendable {
         return verified
     }
 
-    /// Upstream tokens minted with ``upstreamMinter``; a new state starts with an empty cache.
-    let upstreamTokens = UpstreamTokenCache()
-
     init(
         configuration: GatewayConfiguration, rules: RuleSet, credentials: CredentialStore, signingKey: SigningKey, clientMinter: TokenMinter,
-        trustedIssuers: TrustedIssuers, upstreamMinter: TokenMinter, upstreamEndpoint: UpstreamEndpoint, nextKey: SigningKey?,
+        trustedIssuers: TrustedIssuers, upstreamTargets: [UpstreamTarget], nextKey: SigningKey?,
         tlsContext: NIOSSLContext?, trustedProxies: [AddressRange], previousKeys: [TrustedKey], workloadIssuers: [String: WorkloadIssuer] = [:]
     ) {
         self.workloadIssuers = workloadIssuers
@@ -133,8 +153,15 @@ final class GatewayState: Sendable {
         self.signingKey = signingKey
         self.clientMinter = clientMinter
         self.trustedIssuers = trustedIssuers
-        self.upstreamMinter = upstreamMinter
-        self.upstreamEndpoint = upstreamEndpoint
+        self.upstreamTargets = upstreamTargets
+        let primary = upstreamTargets.first(where: \.configuration.isPrimary) ?? upstreamTargets[0]
+        self.primaryUpstream = primary
+        self.routing = UpstreamRouting(
+            primary: primary.name,
+            claims: upstreamTargets.map { target in
+                UpstreamRouting.Claim(
+                    name: target.name, repositories: target.configuration.repositories.compactMap { try? Pattern($0) }, weight: target.configuration.weight)
+            })
         self.nextKey = nextKey
         self.tlsContext = tlsContext
         self.trustedProxies = trustedProxies
@@ -268,15 +295,34 @@ final class GatewayState: Sendable {
         }
 
         var clientMinter: TokenMinter?
-        var upstreamMinter: TokenMinter?
+        var upstreamTargets: [UpstreamTarget] = []
+        var declared = configuration.upstreams
+        if declared.isEmpty {
+            var single = configuration.upstream
+            single.isPrimary = true
+            declared = [single]
+        }
+        // Problems name `upstreams[i]` for a list, `upstream` for the single form.
+        let listed = configuration.upstreams.count > 1 || (configuration.upstreams.first.map { $0.name != "default" } ?? false)
         if let signingKey {
             clientMinter = try? TokenMinter(key: signingKey, hint: .jwks(kid: signingKey.identifiers.rfc7638))
-            do {
-                upstreamMinter = try TokenMinter(key: signingKey, hint: Self.keyHint(configuration.upstream, key: signingKey))
-            } catch let error as PolicyError {
-                problem("upstream.key_hint", error.message)
-            } catch {
-                problem("upstream.key_hint", "\(error)")
+            for (index, upstream) in declared.enumerated() {
+                let keyPath = listed ? "upstreams[\(index)]" : "upstream"
+                var minter: TokenMinter?
+                do {
+                    minter = try TokenMinter(key: signingKey, hint: Self.keyHint(upstream, key: signingKey))
+                } catch let error as PolicyError {
+                    problem("\(keyPath).key_hint", error.message)
+                } catch {
+                    problem("\(keyPath).key_hint", "\(error)")
+                }
+                var endpoint: UpstreamEndpoint?
+                do {
+                    endpoint = try UpstreamEndpoint(url: upstream.url)
+                } catch {
+                    problem("\(keyPath).url", "\(error)")
+                }
+                if let minter, let endpoint { upstreamTargets.append(UpstreamTarget(configuration: upstream, minter: minter, endpoint: endpoint)) }
             }
         }
 
@@ -343,14 +389,7 @@ final class GatewayState: Sendable {
             }
         }
 
-        var upstreamEndpoint: UpstreamEndpoint?
-        do {
-            upstreamEndpoint = try UpstreamEndpoint(url: configuration.upstream.url)
-        } catch {
-            problem("upstream.url", "\(error)")
-        }
-
-        guard problems.isEmpty, let signingKey, let clientMinter, let upstreamMinter, let upstreamEndpoint else {
+        guard problems.isEmpty, let signingKey, let clientMinter, upstreamTargets.count == declared.count else {
             throw ConfigurationErrors(file: configuration.sourcePath, problems: problems)
         }
         return GatewayState(
@@ -368,8 +407,7 @@ final class GatewayState: Sendable {
                                 + previousKeys.filter { $0.publicKey != signingKey.publicKey }),
                         trustAccessClaim: true, isPortcullis: true)
                 ] + issuers),
-            upstreamMinter: upstreamMinter,
-            upstreamEndpoint: upstreamEndpoint,
+            upstreamTargets: upstreamTargets,
             nextKey: nextKey,
             tlsContext: tlsContext,
             trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),

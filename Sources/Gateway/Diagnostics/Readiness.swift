@@ -21,7 +21,7 @@ final class Readiness: Sendable {
     }
 
     /// Runs checks every `interval` seconds until cancelled, logging each change.
-    func run(state: StateHolder, client: HTTPClient, logger: Logger) async {
+    func run(state: StateHolder, client: HTTPClient, logger: Logger, health: UpstreamHealth? = nil, metrics: GatewayMetrics? = nil) async {
         let probe = UpstreamProbe(client: client)
         while !Task.isCancelled {
             let current = state.current
@@ -54,7 +54,46 @@ final class Readiness: Sendable {
                     logger.error("not ready", metadata: ["reason": "\(verdict.1)"])
                 }
             }
+            if let health, current.upstreamTargets.count > 1 {
+                await checkCanaries(current, probe: probe, health: health, metrics: metrics, logger: logger)
+            }
             try? await Task.sleep(for: .seconds(configuration.readinessInterval))
+        }
+    }
+
+    /// Checks each non-primary upstream like the primary; one that fails leaves the rotation
+    /// (its repositories go to the primary) until it passes again. Each change is logged (an
+    /// error naming the upstream, its version, its key hint and the registry's answer) and
+    /// shown by `portcullis_upstream_available`.
+    private func checkCanaries(_ state: GatewayState, probe: UpstreamProbe, health: UpstreamHealth, metrics: GatewayMetrics?, logger: Logger) async {
+        for target in state.upstreamTargets where target !== state.primaryUpstream {
+            let upstream = target.configuration
+            let reason: String?
+            do {
+                let token = try UpstreamProbe.probeToken(state, upstream: target)
+                switch await probe.check(upstream: upstream.url, token: token) {
+                case .accepted: reason = nil
+                case .rejected(let challenge): reason = "registry rejects Portcullis's token; its challenge: \(challenge)"
+                case .unreachable(let error): reason = "registry unreachable: \(error)"
+                case .unexpected(let status): reason = "registry answered /v2/ with status \(status)"
+                }
+            } catch {
+                reason = "cannot mint a probe token: \(error)"
+            }
+            let metadata: Logger.Metadata = [
+                "upstream_name": "\(upstream.name)", "upstream": "\(upstream.url)", "registry_version": "\(upstream.registryVersion)",
+                "key_hint": "\(target.minter.hint)",
+            ]
+            let wasAvailable = health.isAvailable(upstream.name)
+            health.record(ready: reason == nil, for: upstream.name)
+            metrics?.upstreamAvailability(name: upstream.name, available: reason == nil)
+            if let reason, wasAvailable {
+                logger.error(
+                    "upstream out of rotation: its repositories go to the primary until it passes again",
+                    metadata: metadata.merging(["reason": "\(reason)"]) { $1 })
+            } else if reason == nil, !wasAvailable {
+                logger.notice("upstream back in rotation", metadata: metadata)
+            }
         }
     }
 }

@@ -39,9 +39,9 @@ struct UpstreamProbe: Sendable {
     }
 
     /// Mints a token with `minter` for no access, as the readiness check and `doctor` send it.
-    static func probeToken(_ state: GatewayState, minter: TokenMinter? = nil, now: Date = Date()) throws -> String {
-        let upstream = state.configuration.upstream
-        return try (minter ?? state.upstreamMinter).mint(
+    static func probeToken(_ state: GatewayState, minter: TokenMinter? = nil, upstream target: UpstreamTarget? = nil, now: Date = Date()) throws -> String {
+        let upstream = (target ?? state.primaryUpstream).configuration
+        return try (minter ?? target?.minter ?? state.upstreamMinter).mint(
             TokenClaims(
                 issuer: upstream.issuer, subject: "portcullis-probe", audience: upstream.service, scopes: [], now: now,
                 lifetime: 60, id: UUID().uuidString))

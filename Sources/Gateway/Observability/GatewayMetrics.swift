@@ -75,6 +75,16 @@ struct GatewayMetrics: Sendable {
     }
 
     /// An upstream token lookup.
+    /// Whether an upstream takes traffic (1) or is out of rotation (0), by its configured name.
+    func upstreamAvailability(name: String, available: Bool) {
+        Meter(label: "portcullis_upstream_available", dimensions: [("upstream", name)], factory: factory).set(available ? 1 : 0)
+    }
+
+    /// A request forwarded to an upstream, by the upstream's configured name (several upstreams only).
+    func upstreamRequest(name: String) {
+        counter("portcullis_upstream_requests_total", [("upstream", name)]).increment()
+    }
+
     func upstreamTokenCache(hit: Bool) {
         counter("portcullis_upstream_token_cache_total", [("result", hit ? "hit" : "miss")]).increment()
     }

@@ -14,8 +14,10 @@ import Policy
 /// handed there, hence `@unchecked Sendable`.
 final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
     let upstreamHead: HTTPRequestHead
-    let endpoint: UpstreamEndpoint
     let silenceTimeout: TimeAmount
+    /// The registry this request goes to.
+    let target: UpstreamTarget
+    var endpoint: UpstreamEndpoint { target.endpoint }
 
     private let proxy: ProxyHandler
     private let state: GatewayState
@@ -33,11 +35,11 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
     private let countsMetrics: Bool
 
     init(
-        upstreamHead: HTTPRequestHead, endpoint: UpstreamEndpoint, proxy: ProxyHandler, state: GatewayState, method: HTTPMethod,
+        upstreamHead: HTTPRequestHead, target: UpstreamTarget, proxy: ProxyHandler, state: GatewayState, method: HTTPMethod,
         path: String, routeTemplate: String, account: String, remoteAddress: String, log: RequestLog, started: NIODeadline, countsMetrics: Bool
     ) {
         self.upstreamHead = upstreamHead
-        self.endpoint = endpoint
+        self.target = target
         self.silenceTimeout = .seconds(Int64(state.configuration.upstreamResponseTimeout))
         self.proxy = proxy
         self.state = state
@@ -59,16 +61,17 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
         log.upstreamStatus = status
         proxy.observability.metrics.upstreamLatency(
             route: routeTemplate, nanoseconds: (NIODeadline.now() - sent).nanoseconds)
+        recordHealth(failed: head.status == .unauthorized || status >= 500)
         if head.status == .unauthorized {
-            let upstream = state.configuration.upstream
+            let upstream = target.configuration
             let registryChallenge = head.headers["www-authenticate"].joined(separator: ", ")
             log.outcome = "registry rejected Portcullis's token"
             logger.error(
                 "the registry rejected the token Portcullis minted: check that its auth.token issuer and service match upstream.issuer and upstream.service and that its rootcertbundle (or jwks) trusts Portcullis's key",
                 metadata: log.metadata.merging([
-                    "registry_challenge": "\(registryChallenge)", "key_hint": "\(state.upstreamMinter.hint)",
-                    "key_id": "\(state.upstreamMinter.announcedKeyID)", "registry_version": "\(upstream.registryVersion)",
-                    "upstream_issuer": "\(upstream.issuer)", "upstream_service": "\(upstream.service)",
+                    "registry_challenge": "\(registryChallenge)", "key_hint": "\(target.minter.hint)",
+                    "key_id": "\(target.minter.announcedKeyID)", "registry_version": "\(upstream.registryVersion)",
+                    "upstream_issuer": "\(upstream.issuer)", "upstream_service": "\(upstream.service)", "upstream_name": "\(upstream.name)",
                 ]) { $1 })
             return .answer(
                 ProxyHandler.errorResponse(
@@ -90,7 +93,8 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
     }
 
     func upstreamFailed(_ error: any Error) -> LocalResponse {
-        let upstream = state.configuration.upstream
+        recordHealth(failed: true)
+        let upstream = target.configuration
         if error is UpstreamSilence {
             let seconds = state.configuration.upstreamResponseTimeout
             log.outcome = "upstream timed out: no answer within timeouts.upstream_response (\(seconds) s)"
@@ -105,6 +109,22 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
         return ProxyHandler.errorResponse(
             .serviceUnavailable,
             RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable", detail: .text("\(error)")))
+    }
+
+    /// Counts a canary's answer toward taking it out of rotation (several upstreams only; the
+    /// primary is never taken out: there is nowhere else to go).
+    private func recordHealth(failed: Bool) {
+        guard state.upstreamTargets.count > 1, target !== state.primaryUpstream else { return }
+        if proxy.health.recordAnswer(failed: failed, for: target.name) {
+            let upstream = target.configuration
+            logger.error(
+                "upstream taken out of rotation: its repositories go to the primary until its readiness check passes",
+                metadata: [
+                    "upstream_name": "\(upstream.name)", "upstream": "\(upstream.url)", "registry_version": "\(upstream.registryVersion)",
+                    "key_hint": "\(target.minter.hint)", "reason": "\(proxy.health.threshold) consecutive failed answers (5xx or 401 to Portcullis's token)",
+                ])
+            proxy.observability.metrics.upstreamAvailability(name: upstream.name, available: false)
+        }
     }
 
     func finished(_ outcome: ExchangeOutcome) {

@@ -78,24 +78,31 @@ extension ProxyHandler {
         log: RequestLog, now: Date, started: NIODeadline, countsMetrics: Bool
     ) throws -> ProxiedRequest {
         let configuration = state.configuration
-        let upstream = configuration.upstream
-        let (token, cached) = try state.upstreamTokens.token(
+        // One request, one upstream, one token format: the repository decides where it goes.
+        let target = state.upstream(for: scopes.first { $0.resource.type == Resource.repositoryType }?.resource.name, health: health)
+        let upstream = target.configuration
+        var log = log
+        if state.upstreamTargets.count > 1 {
+            log.upstream = target.name
+            observability.metrics.upstreamRequest(name: target.name)
+        }
+        let (token, cached) = try target.tokens.token(
             subject: account, scopes: scopes, lifetime: upstream.tokenLifetime, now: now.timeIntervalSince1970
         ) {
-            try state.upstreamMinter.mint(
+            try target.minter.mint(
                 TokenClaims(
                     issuer: upstream.issuer, subject: account, audience: upstream.service, scopes: scopes, now: now,
                     lifetime: upstream.tokenLifetime, id: UUID().uuidString))
         }
         observability.metrics.upstreamTokenCache(hit: cached)
-        let endpoint = state.upstreamEndpoint
+        let endpoint = target.endpoint
         var headers = ForwardingHeaders.upstreamRequestHeaders(
             from: head.headers, token: token, publicScheme: configuration.publicURL.scheme,
             publicAuthority: configuration.publicURL.authority, clientAddress: remoteAddress)
         headers.add(name: "Host", value: endpoint.authority)
         ForwardingHeaders.frameBody(of: head, into: &headers)
         return ProxiedRequest(
-            upstreamHead: HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers), endpoint: endpoint,
+            upstreamHead: HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers), target: target,
             proxy: self, state: state, method: head.method, path: path, routeTemplate: routeTemplate, account: account, remoteAddress: remoteAddress,
             log: log,
             started: started, countsMetrics: countsMetrics)

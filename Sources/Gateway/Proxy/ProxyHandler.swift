@@ -20,6 +20,8 @@ struct ProxyHandler: Sendable {
     let pushTimes: PushTimeRecorder
     /// State of the endpoints Portcullis answers itself.
     let localEndpoints = LocalEndpoints()
+    /// Which upstreams are out of rotation (several upstreams only).
+    var health = UpstreamHealth()
 
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
         let started = NIODeadline.now()

@@ -10,6 +10,8 @@ struct RequestLog {
     var resource: String?
     var action: String?
     var issuer: String?
+    /// The upstream's name, when there are several.
+    var upstream: String?
     var outcome: String?
     var status: Int?
     var upstreamStatus: Int?
@@ -22,6 +24,7 @@ struct RequestLog {
         if let resource { metadata["repository"] = "\(resource)" }
         if let action { metadata["action"] = "\(action)" }
         if let issuer { metadata["issuer"] = "\(issuer)" }
+        if let upstream { metadata["upstream"] = "\(upstream)" }
         if let outcome { metadata["outcome"] = "\(outcome)" }
         if let status { metadata["status"] = "\(status)" }
         if let upstreamStatus { metadata["upstream_status"] = "\(upstreamStatus)" }
