@@ -71,7 +71,9 @@ final class Readiness: Sendable {
             let reason: String?
             do {
                 let token = try UpstreamProbe.probeToken(state, upstream: target)
-                switch await probe.check(upstream: upstream.url, token: token) {
+                // A short deadline: the HTTP client keeps retrying a refused connection until the
+                // deadline, and a dead canary must leave the rotation within the interval.
+                switch await probe.check(upstream: upstream.url, token: token, timeout: .seconds(1)) {
                 case .accepted: reason = nil
                 case .rejected(let challenge): reason = "registry rejects Portcullis's token; its challenge: \(challenge)"
                 case .unreachable(let error): reason = "registry unreachable: \(error)"

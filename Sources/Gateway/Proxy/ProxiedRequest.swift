@@ -93,7 +93,9 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
     }
 
     func upstreamFailed(_ error: any Error) -> LocalResponse {
-        recordHealth(failed: true)
+        // A canary that cannot be reached at all leaves the rotation at once (no answer to
+        // count); one that stays silent counts like a failed answer.
+        if error is UpstreamSilence { recordHealth(failed: true) } else { takeOutOfRotation(reason: "unreachable: \(error)") }
         let upstream = target.configuration
         if error is UpstreamSilence {
             let seconds = state.configuration.upstreamResponseTimeout
@@ -116,15 +118,25 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
     private func recordHealth(failed: Bool) {
         guard state.upstreamTargets.count > 1, target !== state.primaryUpstream else { return }
         if proxy.health.recordAnswer(failed: failed, for: target.name) {
-            let upstream = target.configuration
-            logger.error(
-                "upstream taken out of rotation: its repositories go to the primary until its readiness check passes",
-                metadata: [
-                    "upstream_name": "\(upstream.name)", "upstream": "\(upstream.url)", "registry_version": "\(upstream.registryVersion)",
-                    "key_hint": "\(target.minter.hint)", "reason": "\(proxy.health.threshold) consecutive failed answers (5xx or 401 to Portcullis's token)",
-                ])
-            proxy.observability.metrics.upstreamAvailability(name: upstream.name, available: false)
+            loggedOutOfRotation(reason: "\(proxy.health.threshold) consecutive failed answers (5xx or 401 to Portcullis's token)")
         }
+    }
+
+    /// Takes a canary out of rotation now.
+    private func takeOutOfRotation(reason: String) {
+        guard state.upstreamTargets.count > 1, target !== state.primaryUpstream else { return }
+        if proxy.health.record(ready: false, for: target.name) { loggedOutOfRotation(reason: reason) }
+    }
+
+    private func loggedOutOfRotation(reason: String) {
+        let upstream = target.configuration
+        logger.error(
+            "upstream out of rotation: its repositories go to the primary until its readiness check passes",
+            metadata: [
+                "upstream_name": "\(upstream.name)", "upstream": "\(upstream.url)", "registry_version": "\(upstream.registryVersion)",
+                "key_hint": "\(target.minter.hint)", "reason": "\(reason)",
+            ])
+        proxy.observability.metrics.upstreamAvailability(name: upstream.name, available: false)
     }
 
     func finished(_ outcome: ExchangeOutcome) {
