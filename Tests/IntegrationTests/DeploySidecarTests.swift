@@ -208,29 +208,73 @@ struct DeploySidecarTests {
         let root = tree.directory + "/pod"
         try PodFiles.write(gatewayContainer, of: gatewayPod, manifests: manifests, under: root)
         let settings = try yamlValue(try String(contentsOfFile: root + (gatewayContainer.args?.last ?? ""), encoding: .utf8))
-        let upstream = try #require(URL(string: settings["upstream.url"] as? String ?? ""))
+        let primaryURL = (settings["upstream.url"] as? String)
+            ?? (settings["upstreams"] as? [[String: Any]])?.first { $0["primary"] as? Bool == true }?["url"] as? String
+        let upstream = try #require(URL(string: primaryURL ?? ""))
         let service = manifests.first { $0.kind == "Service" && $0.metadata.name == upstream.host }
         #expect(service?.spec?.selector.map { $0.isSubset(of: registryLabels) } == true, "upstream \(upstream) is not the registry's Service")
     }
 
-    @Test("the migration overlay runs registry 3 pinned by version and digest with OTEL_TRACES_EXPORTER=none, and Portcullis trusts the Keycloak issuer's certificate")
-    func migrationToRegistry3() throws {
+    @Test("the migration overlay is a canary: registry 2.8 and registry 3 pinned, on one volume with one http secret, each trusting Portcullis under the block registry-config prints for it, 10% of repositories to registry 3, and the Keycloak issuer's certificate mounted")
+    func migrationCanary() throws {
         let tree = try InstalledDeployTree(users: ["alice": "secret"])
         defer { tree.remove() }
         let manifests = try tree.render("overlays/migration")
-        let registry = try #require(manifests.deployment(named: "registry")?.spec?.template?.spec.containers.first { $0.name == "registry" })
-        let image = registry.image ?? ""
+        let old = try #require(manifests.deployment(named: "registry"))
+        let new = try #require(manifests.deployment(named: "registry-3"), "no registry 3 Deployment")
+        let oldRegistry = try #require(old.spec?.template?.spec.containers.first { $0.name == "registry" })
+        let newRegistry = try #require(new.spec?.template?.spec.containers.first { $0.name == "registry" })
+        #expect(oldRegistry.image?.range(of: #"^docker\.io/library/registry:2\.8\.[0-9]+"#, options: .regularExpression) != nil, "registry 2.8 is not pinned: \(oldRegistry.image ?? "")")
+        let image = newRegistry.image ?? ""
         #expect(image.range(of: #"^docker\.io/library/registry:3\.[0-9]+\.[0-9]+@sha256:"#, options: .regularExpression) != nil, "registry 3 is not pinned by version and digest: \(image)")
-        #expect(!image.contains("latest"))
-        #expect(try PodFiles.environment(of: registry, manifests: manifests)["OTEL_TRACES_EXPORTER"] == "none")
+        #expect(!image.contains("latest") && !(oldRegistry.image ?? "").contains("latest"))
+        #expect(try PodFiles.environment(of: newRegistry, manifests: manifests)["OTEL_TRACES_EXPORTER"] == "none")
+        // One storage, one http secret.
+        for registry in [oldRegistry, newRegistry] {
+            #expect(try PodFiles.environment(of: registry, manifests: manifests)["REGISTRY_HTTP_SECRET"] == tree.httpSecret)
+        }
+        let claims = [old, new].map { deployment in deployment.spec?.template?.spec.volumes?.compactMap { $0.persistentVolumeClaim?.claimName } ?? [] }
+        #expect(claims[0] == claims[1] && !claims[0].isEmpty, "the registries do not share one volume: \(claims)")
+        let claim = manifests.first { $0.kind == "PersistentVolumeClaim" && $0.metadata.name == claims[0].first }
+        #expect(claim?.spec?.accessModes?.contains("ReadWriteMany") == true, "the shared volume is not ReadWriteMany")
 
+        // Portcullis: registry 2.8 is the primary, registry 3 takes 10% of repositories, and each
+        // upstream URL is the Service of its own registry's pods only.
         let pod = try #require(manifests.deployment(named: "portcullis")?.spec?.template?.spec)
         let gateway = try #require(pod.containers.first { $0.name == "portcullis" })
         let root = tree.directory + "/pod"
         try PodFiles.write(gateway, of: pod, manifests: manifests, under: root)
         let configurationPath = root + (gateway.args?.last ?? "")
         let settings = try yamlValue(try String(contentsOfFile: configurationPath, encoding: .utf8))
-        #expect((settings["upstream.registry_version"] as? String)?.hasPrefix("3.") == true)
+        let upstreams = try #require(settings["upstreams"] as? [[String: Any]])
+        let primary = try #require(upstreams.first { $0["primary"] as? Bool == true })
+        let canary = try #require(upstreams.first { $0["primary"] as? Bool != true })
+        #expect(primary["registry_version"] as? String == "2.8")
+        #expect((canary["registry_version"] as? String)?.hasPrefix("3.") == true)
+        #expect(canary["weight"] as? Int == 10)
+        for (upstream, deployment) in [(primary, old), (canary, new)] {
+            let host = URL(string: upstream["url"] as? String ?? "")?.host
+            let service = manifests.first { $0.kind == "Service" && $0.metadata.name == host }
+            let podLabels = deployment.spec?.template?.metadata?.labels ?? [:]
+            let otherLabels = (deployment.metadata.name == old.metadata.name ? new : old).spec?.template?.metadata?.labels ?? [:]
+            #expect(service?.spec?.selector.map { $0.isSubset(of: podLabels) && !$0.isSubset(of: otherLabels) } == true, "\(upstream["name"] ?? "?") is not the Service of its own registry only")
+        }
+
+        // Registry 3 trusts Portcullis under the block `registry-config --upstream v3` prints.
+        let newPod = try #require(new.spec?.template?.spec)
+        let registryRoot = tree.directory + "/registry-3-pod"
+        try PodFiles.write(newRegistry, of: newPod, manifests: manifests, under: registryRoot)
+        let printed = try Command(
+            try portcullisBinary(), ["registry-config", "--config", configurationPath, "--upstream", canary["name"] as? String ?? "", "--out", tree.directory + "/trust-3"]
+        ).run().checked()
+        let expected = try yamlValue(printed.standardOutput)
+        let actual = try yamlValue(try String(contentsOfFile: registryRoot + (newRegistry.args?.last ?? ""), encoding: .utf8))
+        for key in ["auth.token.realm", "auth.token.service", "auth.token.issuer"] {
+            #expect(actual[key] as? String == expected[key] as? String && actual[key] != nil, "registry 3: \(key)")
+        }
+        let bundle = try #require(actual["auth.token.rootcertbundle"] as? String)
+        #expect(FileManager.default.contents(atPath: registryRoot + bundle) == FileManager.default.contents(atPath: root + "/etc/portcullis/keys/token.crt"))
+
         let issuers = settings["issuers"] as? [[String: Any]] ?? []
         let keycloak = try #require(issuers.first, "no external issuer")
         let certificate = try #require((keycloak["certificates"] as? [String])?.first)
@@ -474,8 +518,9 @@ private struct Manifest: Decodable {
         var podSelector: LabelSelector?
         var policyTypes: [String]?
         var ingress: [NetworkPolicyRule]?
+        var accessModes: [String]?
 
-        enum CodingKeys: String, CodingKey { case replicas, template, selector, podSelector, policyTypes, ingress }
+        enum CodingKeys: String, CodingKey { case replicas, template, selector, podSelector, policyTypes, ingress, accessModes }
 
         init(from decoder: Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -484,6 +529,7 @@ private struct Manifest: Decodable {
             // A Service's selector is a plain map; a Deployment's or PDB's is a LabelSelector.
             selector = try? container.decodeIfPresent([String: String].self, forKey: .selector)
             podSelector = try container.decodeIfPresent(LabelSelector.self, forKey: .podSelector)
+            accessModes = try container.decodeIfPresent([String].self, forKey: .accessModes)
             policyTypes = try container.decodeIfPresent([String].self, forKey: .policyTypes)
             ingress = try? container.decodeIfPresent([NetworkPolicyRule].self, forKey: .ingress)
         }
