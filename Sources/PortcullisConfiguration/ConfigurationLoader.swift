@@ -212,7 +212,7 @@ package enum ConfigurationLoader {
                 if let realm, Self.parseURL(realm, allowPath: true) == nil {
                     problem("token.realm", "must be an http:// or https:// URL (got \"\(realm)\")")
                 }
-                if upstreams.contains(where: { $0.keyHint == "x5c" }) && certificate == nil && section["certificate"] == nil {
+                if upstreams.contains(where: { $0.keyHint == "x5c" && $0.key == nil }) && certificate == nil && section["certificate"] == nil {
                     problem("token.certificate", "is required with upstream.key_hint: x5c (the x5c chain is built from it)")
                 }
                 var grant = TokenGrantMode.requested
@@ -400,7 +400,7 @@ package enum ConfigurationLoader {
         /// `name`, `primary`, `weight` and `repositories`.
         mutating func readUpstream(_ node: Node, _ keyPath: String, inList: Bool) -> GatewayConfiguration.Upstream? {
             var allowed = ["url", "registry_version", "key_hint", "jwks_kid", "service", "issuer", "token_lifetime"]
-            if inList { allowed += ["name", "primary", "weight", "repositories"] }
+            if inList { allowed += ["name", "primary", "weight", "repositories", "key", "certificate"] }
             guard let section = mapping(node, keyPath, allowed: allowed) else { return nil }
             let url = string(section["url"], "\(keyPath).url", required: true)
             if let url, Self.parseURL(url) == nil {
@@ -451,6 +451,18 @@ package enum ConfigurationLoader {
                     problem("\(keyPath)", "the primary takes every repository no other upstream claims: weight and repositories do not apply to it")
                 }
             }
+            var key: String?
+            var certificate: String?
+            if inList {
+                key = path(section["key"], "\(keyPath).key")
+                certificate = path(section["certificate"], "\(keyPath).certificate")
+                if section["certificate"] != nil && section["key"] == nil {
+                    problem("\(keyPath).certificate", "goes with key: this upstream's own signing key")
+                }
+                if section["key"] != nil && section["certificate"] == nil && hint == "x5c" {
+                    problem("\(keyPath).certificate", "is required with key and key_hint: x5c (the x5c chain is built from it)")
+                }
+            }
             guard let url, let service, let issuer, !name.isEmpty else { return nil }
             var upstream = GatewayConfiguration.Upstream(
                 url: url.hasSuffix("/") ? String(url.dropLast()) : url, registryVersion: version, keyHint: hint,
@@ -459,6 +471,8 @@ package enum ConfigurationLoader {
             upstream.isPrimary = isPrimary
             upstream.weight = weight
             upstream.repositories = repositories
+            upstream.key = key
+            upstream.certificate = certificate
             return upstream
         }
 

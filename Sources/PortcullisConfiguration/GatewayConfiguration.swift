@@ -43,6 +43,10 @@ package struct GatewayConfiguration: Sendable {
         package var weight = 0
         /// Repository patterns routed here (`repositories`).
         package var repositories: [String] = []
+        /// This upstream's own signing key (PEM private key path); `token.key` when absent.
+        package var key: String?
+        /// The certificate chain of ``key`` (needed for `key_hint: x5c` and a rootcertbundle).
+        package var certificate: String?
     }
 
     /// The token server Portcullis runs for its clients.

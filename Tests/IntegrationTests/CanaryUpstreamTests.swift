@@ -37,6 +37,10 @@ struct CanaryUpstreamTests {
         let doctor = try await Command(try portcullisBinary(), ["doctor", "--config", deployment.configurationPath]).runInBackground()
         #expect(doctor.succeeded, "\(doctor)")
         #expect(doctor.standardOutput.contains("upstream primary (primary, registry 2.8, key hint kid") && doctor.standardOutput.contains("upstream canary (canary, registry 2.8, key hint x5c"), "\(doctor)")
+        // The canary trusts only its own key: its rootcertbundle is not Portcullis's token certificate.
+        let canaryBundle = FileManager.default.contents(atPath: deployment.directory + "/canary/trust/rootcertbundle.pem")
+        #expect(canaryBundle != nil && canaryBundle == FileManager.default.contents(atPath: deployment.directory + "/canary-keys/token.crt"))
+        #expect(canaryBundle != FileManager.default.contents(atPath: deployment.directory + "/keys/token.crt"))
     }
 
     @Test("with the canary killed its repositories are served by the primary within the readiness interval and no pull fails after that; once it is back, traffic returns to it")

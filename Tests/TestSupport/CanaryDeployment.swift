@@ -3,7 +3,8 @@ import Synchronization
 
 /// Portcullis in front of two real docker-registry 2.8.2 processes on one storage directory
 /// with one `http.secret` (as registry 2.8 and 3.x can share storage), standing in for a
-/// registry 2-to-3 canary: `primary` trusts Portcullis's key by `kid`, `canary` by `x5c`.
+/// registry 2-to-3 canary: `primary` trusts Portcullis's key by `kid`, `canary` trusts a key of
+/// its own by `x5c`.
 public final class CanaryDeployment: @unchecked Sendable {
     public let directory: String
     public let gatewayPort: Int
@@ -27,6 +28,8 @@ public final class CanaryDeployment: @unchecked Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-canary-\(UUID().uuidString.prefix(8))").path
         let binary = try portcullisBinary()
         _ = try await Command(binary, ["keys", "generate", "--out", directory + "/keys"]).runInBackground().checked()
+        // The canary has a signing key of its own (`key`/`certificate` on its upstreams entry).
+        _ = try await Command(binary, ["keys", "generate", "--out", directory + "/canary-keys"]).runInBackground().checked()
         let htpasswd = try await Command("htpasswd", ["-nbB", "alice", "alice-secret"]).runInBackground().checked().standardOutput
         try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: directory + "/users.htpasswd"))
         var ports: [String: Int] = [:]
@@ -81,7 +84,7 @@ public final class CanaryDeployment: @unchecked Sendable {
             public_url: http://127.0.0.1:\(gatewayPort)
             upstreams:
               - {name: primary, url: "http://127.0.0.1:\(ports["primary"]!)", registry_version: "2.8", key_hint: kid, service: registry, issuer: portcullis, primary: true}
-              - {name: canary, url: "http://127.0.0.1:\(ports["canary"]!)", registry_version: "2.8", key_hint: x5c, service: registry, issuer: portcullis, \(canaryRouting)}
+              - {name: canary, url: "http://127.0.0.1:\(ports["canary"]!)", registry_version: "2.8", key_hint: x5c, service: registry, issuer: portcullis, key: canary-keys/token.key, certificate: canary-keys/token.crt, \(canaryRouting)}
             token:
               service: portcullis
               issuer: portcullis

@@ -74,13 +74,13 @@ struct DoctorCommand: AsyncParsableCommand {
 
         let configuredHint = target.minter.hint
         var alternatives: [KeyHint] = []
-        if !state.signingKey.certificateChain.isEmpty { alternatives.append(.x5c) }
-        if (try? state.signingKey.identifiers.kid(for: upstream.registryVersion)) != nil { alternatives.append(.kid(upstream.registryVersion)) }
+        if !target.signingKey.certificateChain.isEmpty { alternatives.append(.x5c) }
+        if (try? target.signingKey.identifiers.kid(for: upstream.registryVersion)) != nil { alternatives.append(.kid(upstream.registryVersion)) }
         alternatives.removeAll { $0 == configuredHint }
 
         var acceptedAlternatives: [KeyHint] = []
         for hint in alternatives {
-            guard let minter = try? TokenMinter(key: state.signingKey, hint: hint), let token = try? UpstreamProbe.probeToken(state, minter: minter, upstream: target) else { continue }
+            guard let minter = try? TokenMinter(key: target.signingKey, hint: hint), let token = try? UpstreamProbe.probeToken(state, minter: minter, upstream: target) else { continue }
             if await probe.check(upstream: upstream.url, token: token).isAccepted { acceptedAlternatives.append(hint) }
         }
 

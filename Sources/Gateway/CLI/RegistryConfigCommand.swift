@@ -48,18 +48,19 @@ struct RegistryConfigCommand: ParsableCommand {
         case .jwks(let kid):
             path = (absolute as NSString).appendingPathComponent("jwks.json")
             // With a next key, trust it too, so that registry and gateway can roll in either order.
+            let ownKey = target.signingKey.publicKey != state.signingKey.publicKey
             let document =
-                state.nextKey == nil
-                ? state.signingKey.publicKey.jsonWebKeySet(kid: kid) : String(decoding: state.jsonWebKeySet, as: UTF8.self) + "\n"
+                state.nextKey == nil || ownKey
+                ? target.signingKey.publicKey.jsonWebKeySet(kid: kid) : String(decoding: state.jsonWebKeySet, as: UTF8.self) + "\n"
             try Data(document.utf8).write(to: URL(fileURLWithPath: path))
             trustLine = "    jwks: \(path)"
         case .x5c, .kid:
             path = (absolute as NSString).appendingPathComponent("rootcertbundle.pem")
-            guard let certificate = configuration.token.certificate, let data = FileManager.default.contents(atPath: certificate) else {
-                throw ValidationError("token.certificate is needed to write a rootcertbundle")
+            guard let certificate = target.certificatePath, let data = FileManager.default.contents(atPath: certificate) else {
+                throw ValidationError("\(target.configuration.key == nil ? "token.certificate" : "the upstream's certificate") is needed to write a rootcertbundle")
             }
             var bundle = data
-            if let next = configuration.token.nextCertificate, let nextData = FileManager.default.contents(atPath: next) {
+            if target.configuration.key == nil, let next = configuration.token.nextCertificate, let nextData = FileManager.default.contents(atPath: next) {
                 // Trust the next key too, so that registry and gateway can roll in either order.
                 bundle.append(nextData)
             }

@@ -44,6 +44,9 @@ final class GatewayState: Sendable {
             if case .file(let path) = issuer.keys { files.append(path) }
         }
         if let ca = configuration.ldap?.ca { files.append(ca) }
+        for upstream in configuration.upstreams {
+            files += [upstream.key, upstream.certificate].compactMap { $0 }
+        }
         return files
     }
 
@@ -308,9 +311,23 @@ final class GatewayState: Sendable {
             clientMinter = try? TokenMinter(key: signingKey, hint: .jwks(kid: signingKey.identifiers.rfc7638))
             for (index, upstream) in declared.enumerated() {
                 let keyPath = listed ? "upstreams[\(index)]" : "upstream"
+                var key = signingKey
+                if let path = upstream.key {
+                    guard let keyPEM = read(path, "\(keyPath).key") else { continue }
+                    let chainPEM = upstream.certificate.flatMap { read($0, "\(keyPath).certificate") }
+                    do {
+                        key = try SigningKey(privateKeyPEM: keyPEM, certificateChainPEM: chainPEM)
+                    } catch let error as PolicyError {
+                        problem("\(keyPath).key", error.message)
+                        continue
+                    } catch {
+                        problem("\(keyPath).key", "\(error)")
+                        continue
+                    }
+                }
                 var minter: TokenMinter?
                 do {
-                    minter = try TokenMinter(key: signingKey, hint: Self.keyHint(upstream, key: signingKey))
+                    minter = try TokenMinter(key: key, hint: Self.keyHint(upstream, key: key))
                 } catch let error as PolicyError {
                     problem("\(keyPath).key_hint", error.message)
                 } catch {
@@ -322,7 +339,12 @@ final class GatewayState: Sendable {
                 } catch {
                     problem("\(keyPath).url", "\(error)")
                 }
-                if let minter, let endpoint { upstreamTargets.append(UpstreamTarget(configuration: upstream, minter: minter, endpoint: endpoint)) }
+                if let minter, let endpoint {
+                    upstreamTargets.append(
+                        UpstreamTarget(
+                            configuration: upstream, minter: minter, signingKey: key,
+                            certificatePath: upstream.key == nil ? configuration.token.certificate : upstream.certificate, endpoint: endpoint))
+                }
             }
         }
 

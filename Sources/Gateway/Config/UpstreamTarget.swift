@@ -7,6 +7,10 @@ final class UpstreamTarget: Sendable {
     let configuration: GatewayConfiguration.Upstream
     /// Mints tokens in the format the upstream's pinned version accepts.
     let minter: TokenMinter
+    /// The key ``minter`` signs with: the upstream's own, or `token.key`.
+    let signingKey: SigningKey
+    /// The PEM certificate chain file of ``signingKey``, for the registry's rootcertbundle.
+    let certificatePath: String?
     /// Where the forwarding core connects (`url`, parsed once).
     let endpoint: UpstreamEndpoint
     /// Tokens minted with ``minter``; a new state starts with an empty cache.
@@ -14,9 +18,13 @@ final class UpstreamTarget: Sendable {
 
     var name: String { configuration.name }
 
-    init(configuration: GatewayConfiguration.Upstream, minter: TokenMinter, endpoint: UpstreamEndpoint) {
+    init(
+        configuration: GatewayConfiguration.Upstream, minter: TokenMinter, signingKey: SigningKey, certificatePath: String?, endpoint: UpstreamEndpoint
+    ) {
         self.configuration = configuration
         self.minter = minter
+        self.signingKey = signingKey
+        self.certificatePath = certificatePath
         self.endpoint = endpoint
     }
 }
