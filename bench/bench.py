@@ -383,14 +383,24 @@ class Bench:
         write(f"{w}/users.htpasswd", "\n".join(lines) + "\n", 0o600)
 
         run([self.binary, "keys", "generate", "--out", f"{w}/keys"])
-        write(f"{w}/portcullis.yaml", f"""listen: 127.0.0.1:{self.port_portcullis}
-public_url: http://127.0.0.1:{self.port_portcullis}
-upstream:
+        if self.args.upstreams == 2:
+            # Two upstreams (issue 16): the bench repository is pinned to the canary, the registry
+            # measured as "registry + token auth"; a second token-auth registry on the same storage
+            # is the primary. Every proxied request takes the routing path.
+            self.port_primary = free_port()
+            upstream_block = f"""upstreams:
+  - {{name: primary, url: "http://127.0.0.1:{self.port_primary}", registry_version: "2.8", key_hint: x5c, service: registry, issuer: portcullis, primary: true}}
+  - {{name: canary, url: "http://127.0.0.1:{self.port_auth}", registry_version: "2.8", key_hint: x5c, service: registry, issuer: portcullis, repositories: ["bench/**"]}}"""
+        else:
+            upstream_block = f"""upstream:
   url: http://127.0.0.1:{self.port_auth}
   registry_version: "2.8"
   key_hint: x5c
   service: registry
-  issuer: portcullis
+  issuer: portcullis"""
+        write(f"{w}/portcullis.yaml", f"""listen: 127.0.0.1:{self.port_portcullis}
+public_url: http://127.0.0.1:{self.port_portcullis}
+{upstream_block}
 token:
   service: portcullis
   issuer: portcullis
@@ -415,6 +425,11 @@ log:
                                      f"{w}/registry-auth.log")
         wait_for_http(self.port_open, "/v2/", self.registry_open)
         wait_for_http(self.port_auth, "/v2/", self.registry_auth)
+        if self.args.upstreams == 2:
+            write(f"{w}/registry-primary.yml", registry_config(w, f"{w}/storage", self.port_primary, auth_block))
+            self.registry_primary = Service("registry (token auth, primary upstream)",
+                                            ["docker-registry", "serve", f"{w}/registry-primary.yml"], f"{w}/registry-primary.log")
+            wait_for_http(self.port_primary, "/v2/", self.registry_primary)
 
         run_as_root = os.geteuid() == 0
         self.nginx = {}
@@ -964,7 +979,7 @@ log:
 
 Machine: {host}, {os.cpu_count()} CPUs (nproc), {cpu_model}, Linux {platform.release()}; load average before the run {load_before}; processes other than the bench's used {foreign_share:.0%} of the machine's CPU during the run ({self.quiet_note()}).
 Software: Portcullis {version} (release build), {versions}.
-Method: medians of {self.args.rounds} interleaved rounds (target order rotates each round); wrk {self.args.wrk_seconds} s per run, 2 threads; everything on loopback on the same machine, clients included. Run took {time.time() - started:.0f} s{build_note}.
+Method: medians of {self.args.rounds} interleaved rounds (target order rotates each round); wrk {self.args.wrk_seconds} s per run, 2 threads; everything on loopback on the same machine, clients included.{" Portcullis fronted two registries (upstreams:, BENCH_UPSTREAMS=2), the bench repository pinned to the measured one." if self.args.upstreams == 2 else ""} Run took {time.time() - started:.0f} s{build_note}.
 
 {self.table()}
 
@@ -1010,6 +1025,8 @@ def main():
     parser.add_argument("--results", default=os.path.join(ROOT, "bench", "results"))
     parser.add_argument("--build-note", default="")
     parser.add_argument("--version-note", default="", help="what the Portcullis binary was built from")
+    parser.add_argument("--upstreams", type=int, choices=[1, 2], default=int(os.environ.get("BENCH_UPSTREAMS", 1)),
+                        help="2: Portcullis fronts two registries (upstreams:), the bench repository pinned to the measured one")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs)")
     parser.add_argument("--readme", default=os.path.join(ROOT, "README.md"),
                         help="README whose bench:latest block quotes the result ('' to leave it alone)")

@@ -400,7 +400,7 @@ package enum ConfigurationLoader {
         /// `name`, `primary`, `weight` and `repositories`.
         mutating func readUpstream(_ node: Node, _ keyPath: String, inList: Bool) -> GatewayConfiguration.Upstream? {
             var allowed = ["url", "registry_version", "key_hint", "jwks_kid", "service", "issuer", "token_lifetime"]
-            if inList { allowed += ["name", "primary", "weight", "repositories", "key", "certificate"] }
+            if inList { allowed += ["name", "primary", "weight", "repositories", "key", "certificate", "fallback_after"] }
             guard let section = mapping(node, keyPath, allowed: allowed) else { return nil }
             let url = string(section["url"], "\(keyPath).url", required: true)
             if let url, Self.parseURL(url) == nil {
@@ -453,7 +453,9 @@ package enum ConfigurationLoader {
             }
             var key: String?
             var certificate: String?
+            var fallbackAfter = 5
             if inList {
+                fallbackAfter = integer(section["fallback_after"], "\(keyPath).fallback_after", range: 1...1000) ?? 5
                 key = path(section["key"], "\(keyPath).key")
                 certificate = path(section["certificate"], "\(keyPath).certificate")
                 if section["certificate"] != nil && section["key"] == nil {
@@ -473,6 +475,7 @@ package enum ConfigurationLoader {
             upstream.repositories = repositories
             upstream.key = key
             upstream.certificate = certificate
+            upstream.fallbackAfter = fallbackAfter
             return upstream
         }
 

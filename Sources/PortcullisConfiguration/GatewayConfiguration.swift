@@ -43,6 +43,9 @@ package struct GatewayConfiguration: Sendable {
         package var weight = 0
         /// Repository patterns routed here (`repositories`).
         package var repositories: [String] = []
+        /// Consecutive failed answers (5xx, or 401 to Portcullis's token) after which a
+        /// non-primary upstream leaves the rotation (`fallback_after`).
+        package var fallbackAfter = 5
         /// This upstream's own signing key (PEM private key path); `token.key` when absent.
         package var key: String?
         /// The certificate chain of ``key`` (needed for `key_hint: x5c` and a rootcertbundle).

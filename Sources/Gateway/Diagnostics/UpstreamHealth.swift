@@ -2,21 +2,18 @@ import Synchronization
 
 /// Which non-primary upstreams are out of rotation, shared by readiness checks and requests and
 /// kept across configuration reloads. An upstream leaves the rotation when its readiness check
-/// fails or after `threshold` consecutive failed answers (5xx, or a 401 to Portcullis's own
-/// token); its repositories then go to the primary until a readiness check passes again.
+/// fails, when it cannot be reached, or after its `fallback_after` consecutive failed answers
+/// (5xx, or a 401 to Portcullis's own token); its repositories then go to the primary until a
+/// readiness check passes again.
 final class UpstreamHealth: Sendable {
     private struct Counters {
         var unavailable: Set<String> = []
         var consecutiveFailures: [String: Int] = [:]
     }
 
-    /// Consecutive failed answers that take an upstream out of rotation.
-    let threshold: Int
     private let counters = Mutex(Counters())
 
-    init(threshold: Int = 5) {
-        self.threshold = threshold
-    }
+    init() {}
 
     /// Whether `name` takes traffic now.
     func isAvailable(_ name: String) -> Bool {
@@ -40,9 +37,9 @@ final class UpstreamHealth: Sendable {
         }
     }
 
-    /// Records one answer of `name` to a forwarded request; returns `true` when this answer took
-    /// it out of rotation.
-    func recordAnswer(failed: Bool, for name: String) -> Bool {
+    /// Records one answer of `name` to a forwarded request; returns `true` when this answer, the
+    /// `threshold`th failure in a row, took it out of rotation.
+    func recordAnswer(failed: Bool, for name: String, threshold: Int) -> Bool {
         counters.withLock { counters in
             guard failed else {
                 counters.consecutiveFailures[name] = 0

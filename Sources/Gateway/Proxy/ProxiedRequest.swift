@@ -117,8 +117,9 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
     /// primary is never taken out: there is nowhere else to go).
     private func recordHealth(failed: Bool) {
         guard state.upstreamTargets.count > 1, target !== state.primaryUpstream else { return }
-        if proxy.health.recordAnswer(failed: failed, for: target.name) {
-            loggedOutOfRotation(reason: "\(proxy.health.threshold) consecutive failed answers (5xx or 401 to Portcullis's token)")
+        let threshold = target.configuration.fallbackAfter
+        if proxy.health.recordAnswer(failed: failed, for: target.name, threshold: threshold) {
+            loggedOutOfRotation(reason: "\(threshold) consecutive failed answers (5xx or 401 to Portcullis's token; fallback_after)")
         }
     }
 
