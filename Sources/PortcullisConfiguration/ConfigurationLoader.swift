@@ -113,7 +113,7 @@ package enum ConfigurationLoader {
                 let top = mapping(
                     root, "", allowed: [
                         "listen", "admin_listen", "public_url", "tls", "h2c", "listen_proxy_protocol", "trusted_proxies", "upstream", "upstreams", "token", "users", "issuers", "readiness",
-                        "throttling", "shutdown", "timeouts", "rules", "log", "retention",
+                        "throttling", "shutdown", "timeouts", "rules", "log", "retention", "ui",
                     ])
             else { return nil }
 
@@ -363,6 +363,12 @@ package enum ConfigurationLoader {
             configuration.ldap = ldap
             configuration.oidc = oidc
             configuration.upstreams = upstreams
+            if let section = mapping(top["ui"], "ui", allowed: ["enabled", "session_lifetime"]) {
+                if let flag = section["enabled"] {
+                    if let value = flag.bool { configuration.ui.enabled = value } else { problem("ui.enabled", "must be true or false") }
+                }
+                configuration.ui.sessionLifetime = integer(section["session_lifetime"], "ui.session_lifetime", range: 60...(30 * 86_400)) ?? 8 * 3600
+            }
             if let clash = oidc.first(where: { $0.issuer == configuration.token.issuer }) {
                 problem("users.oidc", "issuer \"\(clash.issuer)\" is Portcullis's own token.issuer")
             }

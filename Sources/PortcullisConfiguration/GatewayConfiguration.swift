@@ -105,6 +105,14 @@ package struct GatewayConfiguration: Sendable {
         package var trustAccessClaim = false
     }
 
+    /// The registry browser under `/ui/` (`ui:`).
+    package struct UI: Sendable {
+        /// Off unless `ui.enabled: true`.
+        package var enabled = false
+        /// Seconds a login session lasts (`ui.session_lifetime`, default 8 h).
+        package var sessionLifetime = 8 * 3600
+    }
+
     /// TLS termination: certificate chain and key files.
     package struct TLS: Sendable {
         package var certificate: String
@@ -136,6 +144,8 @@ package struct GatewayConfiguration: Sendable {
     package var ldap: LDAPConfiguration?
     /// OIDC issuers whose identity tokens are accepted as passwords and in token exchanges.
     package var oidc: [OIDCConfiguration] = []
+    /// The registry browser.
+    package var ui = UI()
     /// Brute-force throttling.
     package var throttling = Throttling()
     /// External issuers.

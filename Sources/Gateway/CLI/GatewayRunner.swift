@@ -51,7 +51,7 @@ enum GatewayRunner {
         let proxy = ProxyHandler(
             state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability,
             pushTimes: PushTimeRecorder(logger: logger))
-        let router = GatewayRouter(
+        var router = GatewayRouter(
             tokenEndpoint: TokenEndpoint(state: holder, authenticator: authenticator, logger: logger, observability: observability),
             proxy: proxy,
             readiness: readiness,
@@ -59,6 +59,8 @@ enum GatewayRunner {
             jwks: { holder.current.jsonWebKeySet },
             jwksPath: { holder.current.configuration.token.jwksPath }
         )
+        router.ui = UIHandler(state: holder, authenticator: authenticator, proxy: proxy, logger: logger)
+        router.uiEnabled = { holder.current.configuration.ui.enabled }
         var server = HTTPServer(
             host: configuration.listen.host, port: configuration.listen.port, handler: router, logger: logger, metrics: observability.metrics)
         server.admission = router

@@ -23,48 +23,20 @@ extension ProxyHandler {
         if let index = decision.ruleIndex, state.rules.rules[index].actions.isEmpty {
             return false
         }
-        let upstream = state.configuration.upstream
-        let now = Date()
-        let (token, _) = try state.upstreamTokens.token(
-            subject: "portcullis-catalog", scopes: [Self.catalogScope], lifetime: upstream.tokenLifetime, now: now.timeIntervalSince1970
-        ) {
-            try state.upstreamMinter.mint(
-                TokenClaims(
-                    issuer: upstream.issuer, subject: "portcullis-catalog", audience: upstream.service, scopes: [Self.catalogScope],
-                    now: now, lifetime: upstream.tokenLifetime, id: UUID().uuidString))
-        }
-
-        // Collect every repository name, page by page.
-        var repositories: [String] = []
-        var last: String?
-        while true {
-            var url = "\(upstream.url)/v2/_catalog?n=\(Self.upstreamCatalogPage)"
-            if let last { url += "&last=\(QueryParameters.encode(last))" }
-            var upstreamRequest = HTTPClientRequest(url: url)
-            upstreamRequest.headers.add(name: "Authorization", value: "Bearer \(token)")
-            let response: HTTPClientResponse
-            let body: ByteBuffer
-            do {
-                response = try await client.execute(upstreamRequest, timeout: .seconds(60))
-                body = try await response.body.collect(upTo: 64 << 20)
-            } catch {
-                log.outcome = "upstream unreachable: \(error)"
-                logger.error("registry unreachable", metadata: log.metadata)
-                try await writer.respond(status: .serviceUnavailable, error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry is unavailable"))
-                return true
-            }
-            guard response.status == .ok,
-                let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                let page = object["repositories"] as? [String]
-            else {
-                log.outcome = "registry answered the catalog with \(response.status.code)"
-                logger.error("catalog fetch failed", metadata: log.metadata)
-                try await writer.respond(status: .badGateway, error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry's catalog could not be read (status \(response.status.code))"))
-                return true
-            }
-            repositories += page
-            guard response.headers["link"].contains(where: { $0.contains("rel=\"next\"") }), let final = page.last, page.count > 0 else { break }
-            last = final
+        let repositories: [String]
+        switch await fullCatalog(state: state) {
+        case .success(let names):
+            repositories = names
+        case .failure(.unreachable(let error)):
+            log.outcome = "upstream unreachable: \(error)"
+            logger.error("registry unreachable", metadata: log.metadata)
+            try await writer.respond(status: .serviceUnavailable, error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry is unavailable"))
+            return true
+        case .failure(.status(let code)):
+            log.outcome = "registry answered the catalog with \(code)"
+            logger.error("catalog fetch failed", metadata: log.metadata)
+            try await writer.respond(status: .badGateway, error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry's catalog could not be read (status \(code))"))
+            return true
         }
 
         let visible = repositories.filter { name in
@@ -90,5 +62,55 @@ extension ProxyHandler {
         log.outcome = "filtered catalog: \(remaining.count) of \(repositories.count) repositories"
         logger.info("request", metadata: log.metadata)
         return true
+    }
+
+    /// Why the catalog could not be read.
+    enum CatalogFailure: Error {
+        case unreachable(String)
+        case status(UInt)
+    }
+
+    /// Every repository name of the primary registry (which answers the catalog), page by page,
+    /// with a token for the whole catalog.
+    func fullCatalog(state: GatewayState) async -> Result<[String], CatalogFailure> {
+        let upstream = state.configuration.upstream
+        let now = Date()
+        let token: String
+        do {
+            (token, _) = try state.upstreamTokens.token(
+                subject: "portcullis-catalog", scopes: [Self.catalogScope], lifetime: upstream.tokenLifetime, now: now.timeIntervalSince1970
+            ) {
+                try state.upstreamMinter.mint(
+                    TokenClaims(
+                        issuer: upstream.issuer, subject: "portcullis-catalog", audience: upstream.service, scopes: [Self.catalogScope],
+                        now: now, lifetime: upstream.tokenLifetime, id: UUID().uuidString))
+            }
+        } catch {
+            return .failure(.unreachable("cannot mint a catalog token: \(error)"))
+        }
+        var repositories: [String] = []
+        var last: String?
+        while true {
+            var url = "\(upstream.url)/v2/_catalog?n=\(Self.upstreamCatalogPage)"
+            if let last { url += "&last=\(QueryParameters.encode(last))" }
+            var upstreamRequest = HTTPClientRequest(url: url)
+            upstreamRequest.headers.add(name: "Authorization", value: "Bearer \(token)")
+            let response: HTTPClientResponse
+            let body: ByteBuffer
+            do {
+                response = try await client.execute(upstreamRequest, timeout: .seconds(60))
+                body = try await response.body.collect(upTo: 64 << 20)
+            } catch {
+                return .failure(.unreachable("\(error)"))
+            }
+            guard response.status == .ok,
+                let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+                let page = object["repositories"] as? [String]
+            else { return .failure(.status(response.status.code)) }
+            repositories += page
+            guard response.headers["link"].contains(where: { $0.contains("rel=\"next\"") }), let final = page.last, page.count > 0 else { break }
+            last = final
+        }
+        return .success(repositories)
     }
 }

@@ -12,6 +12,10 @@ struct GatewayRouter: RequestHandler, RequestAdmission {
     let jwksPath: @Sendable () -> String
     /// The admin listener's router: health, readiness and metrics only.
     var adminOnly = false
+    /// The registry browser, served under `/ui/` while `ui.enabled`.
+    var ui: UIHandler? = nil
+    /// Whether `ui.enabled` holds now (read per request, so a reload switches it).
+    var uiEnabled: @Sendable () -> Bool = { false }
 
     /// Decides on the event loop what can be: `/v2/` requests the proxy forwards at once, and
     /// tokens for cached credentials. Everything else goes to ``handle(_:writer:)``.
@@ -49,6 +53,8 @@ struct GatewayRouter: RequestHandler, RequestAdmission {
         default:
             if request.path == "/v2" || request.path.hasPrefix("/v2/") {
                 try await proxy.handle(request, writer: writer)
+            } else if let ui, request.path == "/ui" || request.path.hasPrefix("/ui/"), uiEnabled() {
+                try await ui.handle(request, writer: writer)
             } else {
                 try await writer.respond(
                     status: .notFound,

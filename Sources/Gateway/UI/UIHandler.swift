@@ -1,0 +1,202 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Policy
+
+/// The registry browser under `/ui/` (`ui.enabled`): login with the credentials `/token`
+/// accepts, the repositories the user may pull, and a repository's tags grouped by digest with
+/// pull commands. Every registry read goes through the same rules and the same upstream token
+/// minting as `/v2/`, for exactly what the logged-in user may do. Not on the data plane's hot
+/// path: every page is served by the asynchronous handler.
+struct UIHandler: Sendable {
+    let state: StateHolder
+    let authenticator: BasicAuthenticator
+    let proxy: ProxyHandler
+    let logger: Logger
+
+    static let pageSize = 50
+    static let maximumFormSize = 16 * 1024
+
+    func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
+        let state = state.current
+        let method = request.head.method
+        switch (method, request.path) {
+        case (.GET, "/ui/style.css"):
+            try await writer.respond(status: .ok, headers: Self.securityHeaders, body: Array(UITemplates.stylesheet.utf8), contentType: "text/css; charset=utf-8")
+        case (.GET, "/ui/login"):
+            try await loginPage(request, writer: writer, state: state, error: nil, username: "")
+        case (.POST, "/ui/login"):
+            try await login(request, writer: writer, state: state)
+        case (.POST, "/ui/logout"):
+            try await logout(request, writer: writer, state: state)
+        case (.GET, "/ui"), (.GET, "/ui/"):
+            guard let session = await UISession.current(request.head.headers, state: state) else { return try await redirect(to: "/ui/login", writer: writer) }
+            try await repositories(request, session: session, writer: writer, state: state)
+        case (.GET, let path) where path.hasPrefix("/ui/r/"):
+            guard let session = await UISession.current(request.head.headers, state: state) else { return try await redirect(to: "/ui/login", writer: writer) }
+            try await repository(String(path.dropFirst("/ui/r/".count)), session: session, writer: writer, state: state)
+        default:
+            try await page("message", ["title": "Not found", "message": "There is no such page."], status: .notFound, writer: writer)
+        }
+    }
+
+    // MARK: Login
+
+    private func loginPage(_ request: IncomingRequest, writer: ResponseWriter, state: GatewayState, error: String?, username: String, status: HTTPResponseStatus = .ok) async throws {
+        let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        var values: [String: Any] = ["title": "Log in", "csrf": nonce, "username": username]
+        if let error { values["error"] = error }
+        try await page(
+            "login", values, status: status, writer: writer,
+            headers: ["set-cookie": UISession.setCookie(UISession.loginCookieName, nonce, maxAge: 3600, secure: isSecure(state))])
+    }
+
+    private func login(_ request: IncomingRequest, writer: ResponseWriter, state: GatewayState) async throws {
+        guard let form = try await Self.form(request) else {
+            return try await page("message", ["title": "Bad request", "message": "The form could not be read."], status: .badRequest, writer: writer)
+        }
+        let username = form.first("username") ?? ""
+        guard let echoed = form.first("csrf"), let expected = UISession.cookie(UISession.loginCookieName, in: request.head.headers), !expected.isEmpty,
+            Self.constantTimeEqual(echoed, expected)
+        else {
+            logger.warning("UI login refused", metadata: ["request": "\(request.id)", "peer": "\(request.remoteAddress)", "reason": "missing or wrong CSRF token"])
+            return try await loginPage(request, writer: writer, state: state, error: "The form expired; please log in again.", username: username, status: .forbidden)
+        }
+        let password = form.first("password") ?? ""
+        switch await authenticator.authenticate(account: username, secret: password, address: request.remoteAddress, state: state, requestID: request.id) {
+        case .success(let identity):
+            let token = try UISession.mint(for: identity, state: state)
+            logger.notice("UI login", metadata: ["request": "\(request.id)", "account": "\(identity)", "peer": "\(request.remoteAddress)"])
+            var headers: HTTPHeaders = ["location": "/ui/"]
+            headers.add(name: "set-cookie", value: UISession.setCookie(UISession.cookieName, token, maxAge: state.configuration.ui.sessionLifetime, secure: isSecure(state)))
+            headers.add(name: "set-cookie", value: UISession.setCookie(UISession.loginCookieName, "", maxAge: 0, secure: isSecure(state)))
+            try await writer.respond(status: .seeOther, headers: headers.merged(Self.securityHeaders), body: [], contentType: "text/plain")
+        case .failure(.throttled(let retryAfter, _)):
+            try await loginPage(request, writer: writer, state: state, error: "Too many failed logins: try again in \(retryAfter) seconds.", username: username, status: .tooManyRequests)
+        case .failure(.invalid):
+            try await loginPage(request, writer: writer, state: state, error: "Wrong user name or password.", username: username, status: .unauthorized)
+        case .failure(.unavailable):
+            try await loginPage(request, writer: writer, state: state, error: BasicAuthenticator.Failure.unavailableMessage, username: username, status: .serviceUnavailable)
+        }
+    }
+
+    private func logout(_ request: IncomingRequest, writer: ResponseWriter, state: GatewayState) async throws {
+        if let session = await UISession.current(request.head.headers, state: state) {
+            guard let form = try await Self.form(request), let echoed = form.first("csrf"), Self.constantTimeEqual(echoed, session.csrf) else {
+                return try await page("message", ["title": "Forbidden", "message": "The form expired; reload the page and try again."], status: .forbidden, writer: writer)
+            }
+        }
+        var headers: HTTPHeaders = ["location": "/ui/login"]
+        headers.add(name: "set-cookie", value: UISession.setCookie(UISession.cookieName, "", maxAge: 0, secure: isSecure(state)))
+        try await writer.respond(status: .seeOther, headers: headers.merged(Self.securityHeaders), body: [], contentType: "text/plain")
+    }
+
+    // MARK: Pages
+
+    private func repositories(_ request: IncomingRequest, session: UISession, writer: ResponseWriter, state: GatewayState) async throws {
+        let parameters = QueryParameters(request.query ?? "")
+        let query = parameters.first("q") ?? ""
+        let pageNumber = max(1, parameters.first("page").flatMap(Int.init) ?? 1)
+        guard case .success(let all) = await proxy.fullCatalog(state: state) else {
+            return try await page("message", session.values(["title": "Registry unavailable", "message": "The registry's catalog could not be read."]), status: .badGateway, writer: writer)
+        }
+        let visible = all.filter { name in
+            (query.isEmpty || name.contains(query)) && Self.mayPull(name, session.identity, state)
+        }.sorted()
+        let start = (pageNumber - 1) * Self.pageSize
+        let shown = start < visible.count ? Array(visible[start..<min(visible.count, start + Self.pageSize)]) : []
+        var values = session.values(["title": "Repositories", "repositories": shown, "empty": visible.isEmpty, "query": query])
+        values["summary"] = visible.isEmpty ? "" : "\(start + 1)–\(start + shown.count) of \(visible.count)"
+        if pageNumber > 1 { values["previous"] = pageNumber - 1 }
+        if start + Self.pageSize < visible.count { values["next"] = pageNumber + 1 }
+        try await page("repositories", values, writer: writer)
+    }
+
+    private func repository(_ name: String, session: UISession, writer: ResponseWriter, state: GatewayState) async throws {
+        // A repository the user may not pull is "not found", exactly like one that does not exist.
+        guard let repository = try? RepositoryName(name), Self.mayPull(name, session.identity, state) else {
+            return try await page("message", session.values(["title": "Not found", "message": "No repository you may see has that name."]), status: .notFound, writer: writer)
+        }
+        let api = RegistryAPI.minting(for: session.identity.account, state: state, client: proxy.client)
+        let digests: [String: String]
+        do {
+            digests = try await api.tagDigests(of: repository)
+        } catch {
+            return try await page("message", session.values(["title": "Not found", "message": "No repository you may see has that name."]), status: .notFound, writer: writer)
+        }
+        var byDigest: [String: [String]] = [:]
+        for (tag, digest) in digests { byDigest[digest, default: []].append(tag) }
+        let host = state.configuration.publicURL.authority
+        let groups: [[String: Any]] = byDigest.keys.sorted().map { digest in
+            let tags = byDigest[digest]!.sorted()
+            return [
+                "digest": digest, "tags": tags.map { ["tag": $0, "pull": "docker pull \(host)/\(name):\($0)"] },
+                "pullByDigest": "docker pull \(host)/\(name)@\(digest)", "skopeo": "skopeo copy docker://\(host)/\(name)@\(digest) oci:\(name.split(separator: "/").last ?? "image"):\(tags.first ?? "latest")",
+            ]
+        }
+        try await page("repository", session.values(["title": name, "name": name, "groups": groups, "empty": groups.isEmpty]), writer: writer)
+    }
+
+    // MARK: Helpers
+
+    static func mayPull(_ name: String, _ identity: Identity, _ state: GatewayState) -> Bool {
+        state.rules.decide(Scope(resource: Resource(type: Resource.repositoryType, name: name), actions: .pull), for: identity).granted.contains(.pull)
+    }
+
+    /// Headers on every UI answer: no framing, no inline script or foreign resource, no sniffing.
+    static let securityHeaders: HTTPHeaders = [
+        "content-security-policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        "x-frame-options": "DENY", "x-content-type-options": "nosniff", "referrer-policy": "same-origin", "cache-control": "no-store",
+    ]
+
+    private func page(_ template: String, _ values: [String: Any], status: HTTPResponseStatus = .ok, writer: ResponseWriter, headers: HTTPHeaders = [:]) async throws {
+        let html = UITemplates.library.render(values, withTemplate: template) ?? ""
+        try await writer.respond(status: status, headers: headers.merged(Self.securityHeaders), body: Array(html.utf8), contentType: "text/html; charset=utf-8")
+    }
+
+    private func redirect(to location: String, writer: ResponseWriter) async throws {
+        try await writer.respond(status: .seeOther, headers: HTTPHeaders([("location", location)]).merged(Self.securityHeaders), body: [], contentType: "text/plain")
+    }
+
+    private func isSecure(_ state: GatewayState) -> Bool { state.configuration.publicURL.scheme == "https" }
+
+    /// The urlencoded form of a POST, `nil` when it is not one or is too large.
+    static func form(_ request: IncomingRequest) async throws -> QueryParameters? {
+        guard request.head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true else { return nil }
+        var body = ByteBuffer()
+        for try await part in request.body {
+            guard body.readableBytes + part.readableBytes <= maximumFormSize else { return nil }
+            var part = part
+            body.writeBuffer(&part)
+        }
+        return QueryParameters(body.readString(length: body.readableBytes) ?? "")
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+extension UISession {
+    /// Page values with the header's account and the session's CSRF token added.
+    func values(_ values: [String: Any]) -> [String: Any] {
+        var values = values
+        values["account"] = identity.account
+        values["csrf"] = csrf
+        return values
+    }
+}
+
+extension HTTPHeaders {
+    fileprivate func merged(_ other: HTTPHeaders) -> HTTPHeaders {
+        var result = self
+        for (name, value) in other where !result.contains(name: name) { result.add(name: name, value: value) }
+        return result
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The registry browser (`ui.enabled`) through curl, against a real registry with images pushed
+/// by skopeo: login, sessions, the repositories a user may pull, tags grouped by digest, and the
+/// security properties of every page.
+@Suite("Registry browser under /ui/", .serialized)
+final class RegistryBrowserTests {
+    let deployment: Deployment
+    let jar: String
+
+    init() async throws {
+        deployment = try await Deployment.start(
+            users: ["alice": "alice-secret", "bob": "bob-secret", "admin": "admin-secret"],
+            rules: """
+                  - {account: admin, name: "**", actions: ["*"]}
+                  - {account: "*", name: "public/**", actions: [pull]}
+                  - {account: "*", name: "${account}/**", actions: [pull, push, delete]}
+                """,
+            extraConfiguration: "ui: {enabled: true}\nthrottling: {max_failures: 3}")
+        jar = deployment.directory + "/cookies-\(UUID().uuidString.prefix(6))"
+        let (layout, _) = try writeImage(named: "ui", content: "an image to browse")
+        for (account, reference) in [("alice", "alice/app:v1"), ("alice", "alice/app:latest"), ("bob", "bob/secret:v1"), ("admin", "public/base:v1")] {
+            _ = try await deployment.push(layout, credentials: deployment.credentials(account), to: reference).checked()
+        }
+        try? FileManager.default.removeItem(atPath: layout)
+    }
+
+    deinit { deployment.stop() }
+
+    /// GET or POST through curl with this test's cookie jar; the raw answer, head and body.
+    func browse(_ path: String, form: [String: String]? = nil, cookies: String? = nil) async throws -> String {
+        var arguments = ["-s", "-i", "-b", cookies ?? jar, "-c", jar]
+        if let form {
+            for (name, value) in form.sorted(by: { $0.key < $1.key }) { arguments += ["--data-urlencode", "\(name)=\(value)"] }
+        }
+        return try await deployment.curl(arguments, path: path).standardOutput
+    }
+
+    func csrf(in page: String) -> String? {
+        guard let range = page.range(of: #"name="csrf" value="([0-9a-f]+)""#, options: .regularExpression) else { return nil }
+        return String(page[range].split(separator: "\"")[3])
+    }
+
+    func logIn(_ account: String, _ password: String) async throws -> String {
+        let form = try await browse("/ui/login")
+        let token = try #require(csrf(in: form))
+        return try await browse("/ui/login", form: ["username": account, "password": password, "csrf": token])
+    }
+
+    @Test("the login page carries the security headers, a CSRF field and a strict HttpOnly cookie; a login redirects to the repositories with a session cookie")
+    func loginPageAndSession() async throws {
+        let page = try await browse("/ui/login")
+        #expect(page.hasPrefix("HTTP/1.1 200"))
+        for header in ["content-security-policy: default-src 'self'", "x-frame-options: DENY", "x-content-type-options: nosniff"] {
+            #expect(page.lowercased().contains(header.lowercased()), "missing \(header)")
+        }
+        #expect(csrf(in: page) != nil)
+        #expect(page.contains("HttpOnly; SameSite=Strict"))
+        #expect(!page.contains("<script"), "a page needs no JavaScript")
+        let login = try await logIn("alice", "alice-secret")
+        #expect(login.hasPrefix("HTTP/1.1 303"), "\(login)")
+        #expect(login.contains("location: /ui/") || login.contains("Location: /ui/"))
+        #expect(login.range(of: #"portcullis_ui=ey[^;]+; Path=/ui; Max-Age=28800; HttpOnly; SameSite=Strict"#, options: .regularExpression) != nil, "\(login)")
+        #expect(!deployment.gateway.log.contains("alice-secret"), "a password reached the log")
+    }
+
+    @Test("a user sees only the repositories they may pull, and a repository's tags grouped under one digest with pull lines")
+    func repositoriesAndTags() async throws {
+        _ = try await logIn("alice", "alice-secret")
+        let list = try await browse("/ui/")
+        #expect(list.hasPrefix("HTTP/1.1 200"), "\(list)")
+        #expect(list.contains(">alice/app<") && list.contains(">public/base<"), "\(list)")
+        #expect(!list.contains("bob/secret"), "alice sees bob's repository")
+        let repository = try await browse("/ui/r/alice/app")
+        #expect(repository.hasPrefix("HTTP/1.1 200"), "\(repository)")
+        #expect(repository.components(separatedBy: "<section class=\"digest\">").count == 2, "v1 and latest are one digest: \(repository)")
+        #expect(repository.contains("docker pull 127.0.0.1:\(deployment.gatewayPort)/alice/app:latest") && repository.contains(">v1<"))
+        #expect(repository.contains("docker pull 127.0.0.1:\(deployment.gatewayPort)/alice/app@sha256:"))
+    }
+
+    @Test("bob opening alice's repository by URL gets the same not-found page as for a repository that does not exist, without its tags")
+    func noLeakByURL() async throws {
+        _ = try await logIn("bob", "bob-secret")
+        let other = try await browse("/ui/r/alice/app")
+        let missing = try await browse("/ui/r/bob/nothing-here")
+        #expect(other.hasPrefix("HTTP/1.1 404") && missing.hasPrefix("HTTP/1.1 404"))
+        #expect(!other.contains("v1") && !other.contains("sha256:"), "\(other)")
+    }
+
+    @Test("a wrong password shows an error and counts toward throttling; a forged or missing cookie goes back to the login page")
+    func refusals() async throws {
+        let wrong = try await logIn("alice", "not-her-password")
+        #expect(wrong.hasPrefix("HTTP/1.1 401") && wrong.contains("Wrong user name or password."), "\(wrong)")
+        _ = try await logIn("alice", "still-wrong")
+        _ = try await logIn("alice", "wrong-again")
+        let throttled = try await logIn("alice", "alice-secret")
+        #expect(throttled.hasPrefix("HTTP/1.1 429") && throttled.contains("Too many failed logins"), "\(throttled)")
+
+        let forgedJar = deployment.directory + "/forged-cookies"
+        try Data("127.0.0.1\tFALSE\t/ui\tFALSE\t0\tportcullis_ui\teyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.\n".utf8).write(to: URL(fileURLWithPath: forgedJar))
+        let forged = try await browse("/ui/", cookies: forgedJar)
+        #expect(forged.hasPrefix("HTTP/1.1 303") && forged.lowercased().contains("location: /ui/login"), "\(forged)")
+        let none = try await browse("/ui/", cookies: "/dev/null")
+        #expect(none.hasPrefix("HTTP/1.1 303"))
+        let noCSRF = try await browse("/ui/login", form: ["username": "bob", "password": "bob-secret"], cookies: "/dev/null")
+        #expect(noCSRF.hasPrefix("HTTP/1.1 403"), "a login without the form's CSRF token was taken: \(noCSRF)")
+    }
+
+    @Test("text from the request is escaped: a filter of <script> is shown as text")
+    func escaping() async throws {
+        _ = try await logIn("alice", "alice-secret")
+        let page = try await browse("/ui/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "\(page)")
+        #expect(!page.contains("<script>alert(1)"))
+    }
+
+    @Test("logging out needs the session's CSRF token and clears the cookie; a removed user's session ends")
+    func logoutAndRemovedUser() async throws {
+        _ = try await logIn("alice", "alice-secret")
+        let refused = try await browse("/ui/logout", form: ["csrf": "0000"])
+        #expect(refused.hasPrefix("HTTP/1.1 403"))
+        let list = try await browse("/ui/")
+        let token = try #require(csrf(in: list))
+        let out = try await browse("/ui/logout", form: ["csrf": token])
+        #expect(out.hasPrefix("HTTP/1.1 303") && out.contains("portcullis_ui=; Path=/ui; Max-Age=0"), "\(out)")
+
+        _ = try await logIn("bob", "bob-secret")
+        #expect(try await browse("/ui/").hasPrefix("HTTP/1.1 200"))
+        try deployment.writeUsers(["alice": "alice-secret", "admin": "admin-secret"])
+        _ = await text({ self.deployment.gateway.log }, once: { $0.contains("configuration reloaded") }, timeout: .seconds(10))
+        let after = try await browse("/ui/")
+        #expect(after.hasPrefix("HTTP/1.1 303"), "a removed user still browses: \(after)")
+    }
+}
