@@ -133,4 +133,31 @@ final class RegistryBrowserTests {
         let after = try await browse("/ui/")
         #expect(after.hasPrefix("HTTP/1.1 303"), "a removed user still browses: \(after)")
     }
+
+    @Test("delete: a confirmation step, then the manifest and its tags are gone (the registry agrees, the audit stream has it); without delete in the rules the button is absent and the server refuses")
+    func deleteWithConfirmation() async throws {
+        _ = try await logIn("alice", "alice-secret")
+        let repository = try await browse("/ui/r/alice/app")
+        let link = try #require(repository.range(of: #"/ui/delete\?repository=alice/app&amp;digest=sha256:[0-9a-f]{64}"#, options: .regularExpression), "\(repository)")
+        let confirmPath = String(repository[link]).replacingOccurrences(of: "&amp;", with: "&")
+        let digest = String(confirmPath.split(separator: "=").last!)
+        let confirm = try await browse(confirmPath)
+        #expect(confirm.hasPrefix("HTTP/1.1 200") && confirm.contains(">latest<") && confirm.contains(">v1<"), "\(confirm)")
+        let token = try #require(csrf(in: confirm))
+        let deleted = try await browse("/ui/delete", form: ["csrf": token, "repository": "alice/app", "digest": digest])
+        #expect(deleted.hasPrefix("HTTP/1.1 303"), "\(deleted)")
+        let after = try await browse("/ui/r/alice/app")
+        #expect(!after.contains(digest), "the deleted digest is still listed")
+        let registry = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-I", "-u", deployment.credentials("alice")], path: "/v2/alice/app/manifests/\(digest)")
+        #expect(registry.standardOutput == "404", "the registry still has the manifest")
+        #expect(deployment.auditLog.contains("\"event\":\"delete\"") && deployment.auditLog.contains("alice/app"), "\(deployment.auditLog)")
+
+        _ = try await logIn("bob", "bob-secret")
+        let publicPage = try await browse("/ui/r/public/base")
+        #expect(publicPage.hasPrefix("HTTP/1.1 200") && !publicPage.contains("/ui/delete"), "bob may not delete in public/base: \(publicPage)")
+        let bobToken = try #require(csrf(in: publicPage))
+        let digestRange = try #require(publicPage.range(of: #"sha256:[0-9a-f]{64}"#, options: .regularExpression))
+        let refused = try await browse("/ui/delete", form: ["csrf": bobToken, "repository": "public/base", "digest": String(publicPage[digestRange])])
+        #expect(refused.hasPrefix("HTTP/1.1 403"), "\(refused)")
+    }
 }

@@ -35,6 +35,12 @@ struct UIHandler: Sendable {
         case (.GET, "/ui"), (.GET, "/ui/"):
             guard let session = await UISession.current(request.head.headers, state: state) else { return try await redirect(to: "/ui/login", writer: writer) }
             try await repositories(request, session: session, writer: writer, state: state)
+        case (.GET, "/ui/delete"):
+            guard let session = await UISession.current(request.head.headers, state: state) else { return try await redirect(to: "/ui/login", writer: writer) }
+            try await confirmDelete(request, session: session, writer: writer, state: state)
+        case (.POST, "/ui/delete"):
+            guard let session = await UISession.current(request.head.headers, state: state) else { return try await redirect(to: "/ui/login", writer: writer) }
+            try await delete(request, session: session, writer: writer, state: state)
         case (.GET, let path) where path.hasPrefix("/ui/r/"):
             guard let session = await UISession.current(request.head.headers, state: state) else { return try await redirect(to: "/ui/login", writer: writer) }
             try await repository(String(path.dropFirst("/ui/r/".count)), session: session, writer: writer, state: state)
@@ -130,9 +136,11 @@ struct UIHandler: Sendable {
         var byDigest: [String: [String]] = [:]
         for (tag, digest) in digests { byDigest[digest, default: []].append(tag) }
         let host = state.configuration.publicURL.authority
+        let deletable = Self.may(.delete, name, session.identity, state)
         let groups: [[String: Any]] = byDigest.keys.sorted().map { digest in
             let tags = byDigest[digest]!.sorted()
             return [
+                "name": name, "deletable": deletable,
                 "digest": digest, "tags": tags.map { ["tag": $0, "pull": "docker pull \(host)/\(name):\($0)"] },
                 "pullByDigest": "docker pull \(host)/\(name)@\(digest)", "skopeo": "skopeo copy docker://\(host)/\(name)@\(digest) oci:\(name.split(separator: "/").last ?? "image"):\(tags.first ?? "latest")",
             ]
@@ -140,10 +148,62 @@ struct UIHandler: Sendable {
         try await page("repository", session.values(["title": name, "name": name, "groups": groups, "empty": groups.isEmpty]), writer: writer)
     }
 
+    // MARK: Delete
+
+    /// The confirmation step: what will go, and a form to make it go.
+    private func confirmDelete(_ request: IncomingRequest, session: UISession, writer: ResponseWriter, state: GatewayState) async throws {
+        let parameters = QueryParameters(request.query ?? "")
+        guard let name = parameters.first("repository"), let digest = parameters.first("digest"), let repository = try? RepositoryName(name),
+            Self.mayPull(name, session.identity, state)
+        else {
+            return try await page("message", session.values(["title": "Not found", "message": "No repository you may see has that name."]), status: .notFound, writer: writer)
+        }
+        guard Self.may(.delete, name, session.identity, state) else {
+            return try await page("message", session.values(["title": "Forbidden", "message": "The rules do not let you delete in \(name)."]), status: .forbidden, writer: writer)
+        }
+        let api = RegistryAPI.minting(for: session.identity.account, state: state, client: proxy.client)
+        let tags = ((try? await api.tagDigests(of: repository)) ?? [:]).filter { $0.value == digest }.keys.sorted()
+        try await page("confirmDelete", session.values(["title": "Delete", "name": name, "digest": digest, "tags": tags]), writer: writer)
+    }
+
+    /// Deletes a manifest when the rules grant `delete` on its repository (checked here again:
+    /// the button's absence is no protection), with a token minted for exactly that, audited.
+    private func delete(_ request: IncomingRequest, session: UISession, writer: ResponseWriter, state: GatewayState) async throws {
+        guard let form = try await Self.form(request), let echoed = form.first("csrf"), Self.constantTimeEqual(echoed, session.csrf) else {
+            return try await page("message", session.values(["title": "Forbidden", "message": "The form expired; reload the page and try again."]), status: .forbidden, writer: writer)
+        }
+        guard let name = form.first("repository"), let digest = form.first("digest"), let repository = try? RepositoryName(name),
+            digest.hasPrefix("sha256:") || digest.hasPrefix("sha512:"), Self.mayPull(name, session.identity, state)
+        else {
+            return try await page("message", session.values(["title": "Not found", "message": "No repository you may see has that name."]), status: .notFound, writer: writer)
+        }
+        guard Self.may(.delete, name, session.identity, state) else {
+            logger.warning(
+                "UI delete refused", metadata: ["request": "\(request.id)", "account": "\(session.identity)", "repository": "\(name)", "reason": "rules grant no delete"])
+            return try await page("message", session.values(["title": "Forbidden", "message": "The rules do not let you delete in \(name)."]), status: .forbidden, writer: writer)
+        }
+        let api = RegistryAPI.minting(for: session.identity.account, state: state, client: proxy.client)
+        do {
+            try await api.deleteManifest(digest, in: repository)
+        } catch {
+            logger.error("UI delete failed", metadata: ["request": "\(request.id)", "account": "\(session.identity)", "repository": "\(name)", "reason": "\(error)"])
+            return try await page("message", session.values(["title": "Not deleted", "message": "The registry did not delete it: \(error)"]), status: .badGateway, writer: writer)
+        }
+        let path = "/v2/\(name)/manifests/\(digest)"
+        proxy.didForward(method: .DELETE, path: path, status: 202, headers: [:], state: state)
+        proxy.auditChange(method: .DELETE, path: path, account: session.identity.account, peer: request.remoteAddress, status: 202, requestID: request.id)
+        logger.notice("UI delete", metadata: ["request": "\(request.id)", "account": "\(session.identity)", "repository": "\(name)", "digest": "\(digest)"])
+        try await redirect(to: "/ui/r/\(name)", writer: writer)
+    }
+
     // MARK: Helpers
 
     static func mayPull(_ name: String, _ identity: Identity, _ state: GatewayState) -> Bool {
-        state.rules.decide(Scope(resource: Resource(type: Resource.repositoryType, name: name), actions: .pull), for: identity).granted.contains(.pull)
+        may(.pull, name, identity, state)
+    }
+
+    static func may(_ action: ActionSet, _ name: String, _ identity: Identity, _ state: GatewayState) -> Bool {
+        state.rules.decide(Scope(resource: Resource(type: Resource.repositoryType, name: name), actions: action), for: identity).granted.contains(action)
     }
 
     /// Headers on every UI answer: no framing, no inline script or foreign resource, no sniffing.

@@ -81,9 +81,25 @@ enum UITemplates {
         </ul>
         <p>By digest: <code class="pull">{{pullByDigest}}</code></p>
         <p><code class="pull">{{skopeo}}</code></p>
+        {{#deletable}}<p><a class="delete" href="/ui/delete?repository={{name}}&amp;digest={{digest}}">Delete this manifest…</a></p>{{/deletable}}
         </section>
         {{/groups}}
         <p><a href="/ui/">All repositories</a></p>
+        {{> footer}}
+        """
+
+    static let confirmDelete = """
+        {{> header}}
+        <h1>Delete a manifest of {{name}}?</h1>
+        <p>The manifest <code>{{digest}}</code> and every tag pointing to it will be deleted:</p>
+        <ul class="tags">{{#tags}}<li><span class="tag">{{.}}</span></li>{{/tags}}</ul>
+        <form method="post" action="/ui/delete">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="repository" value="{{name}}">
+        <input type="hidden" name="digest" value="{{digest}}">
+        <button type="submit" class="danger">Delete</button>
+        <a href="/ui/r/{{name}}">Cancel</a>
+        </form>
         {{> footer}}
         """
 
@@ -115,13 +131,15 @@ enum UITemplates {
         ul.tags li { padding: .2rem 0; }
         span.tag { font-weight: 600; margin-right: .6rem; }
         code.pull { user-select: all; }
+        a.delete, button.danger { color: #9b1c1c; }
         """
 
     /// The templates, parsed once.
     static let library: MustacheLibrary = {
         var library = MustacheLibrary()
         for (name, text) in [
-            ("header", header), ("footer", footer), ("login", login), ("repositories", repositories), ("repository", repository), ("message", message),
+            ("header", header), ("footer", footer), ("login", login), ("repositories", repositories), ("repository", repository), ("confirmDelete", confirmDelete),
+            ("message", message),
         ] {
             // The templates are constants checked by the UI tests: a parse error is a programming error.
             try! library.register(text, named: name)
