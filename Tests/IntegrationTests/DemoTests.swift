@@ -50,6 +50,10 @@ struct DemoTests {
         #expect(delete.standardOutput.contains("digest=sha256:"), "\(delete)")
         let after = try await shell(commands[3])
         #expect(!after.standardOutput.contains("\"v1\""), "the tag survived the README's delete: \(after)")
+        // The printed browser URL serves the login page.
+        let browser = try #require(lines.first { $0.hasPrefix("browser") }?.split(separator: " ").first { $0.hasPrefix("http") }, "\(output)")
+        let login = try await shell("curl -s -o /dev/null -w '%{http_code}' -L '\(browser)'")
+        #expect(login.standardOutput == "200", "\(browser): \(login)")
 
         // Ctrl-C: both processes stop, the files stay.
         kill(demo.pid, SIGINT)

@@ -73,6 +73,8 @@ struct DemoCommand: AsyncParsableCommand {
               - {account: admin, type: registry, name: catalog, actions: ["*"]}
               - {account: "*", name: "${account}/**", actions: [pull, push, delete]}
               - {account: anonymous, name: "public/**", actions: [pull]}
+            ui:
+              enabled: true
 
             """
         try Data(configurationText.utf8).write(to: URL(fileURLWithPath: path("portcullis.yaml")))
@@ -119,6 +121,7 @@ struct DemoCommand: AsyncParsableCommand {
 
             Portcullis demo
               Portcullis   \(publicURL)  (config \(path("portcullis.yaml")))
+              browser      \(publicURL)/ui/  (log in as alice)
               registry     http://127.0.0.1:\(registryPort)  (pid \(registryProcess.processIdentifier), log \(registryLog))
               users        alice / \(password)    admin / \(adminPassword)
               files        \(base)  (kept when the demo stops)
