@@ -97,7 +97,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Policy", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Policy", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Browser"]
         ),
         // Directory logins against a real slapd (started by the tests): binds, searches, groups, escaping.
         .testTarget(

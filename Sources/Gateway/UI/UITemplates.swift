@@ -130,7 +130,7 @@ enum UITemplates {
         ul.tags { list-style: none; padding: 0; }
         ul.tags li { padding: .2rem 0; }
         span.tag { font-weight: 600; margin-right: .6rem; }
-        code.pull { user-select: all; }
+        code.pull { user-select: all; word-break: break-all; }
         a.delete, button.danger { color: #9b1c1c; }
         """
 
