@@ -28,6 +28,8 @@ let package = Package(
     targets: [
         // libxcrypt's crypt_r for bcrypt (Debian package libcrypt-dev).
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
+        // glibc's malloc_trim (no package: part of libc).
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // OpenLDAP's libldap for `users.ldap` (Debian package libldap-dev).
         .systemLibrary(name: "CLDAP", path: "Sources/CLDAP"),
         // Directory logins: an LDAP bind per cache miss, groups as labels. Blocking; never on an event loop.
@@ -56,6 +58,7 @@ let package = Package(
                 "Policy",
                 "PortcullisConfiguration",
                 "LDAPDirectory",
+                "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

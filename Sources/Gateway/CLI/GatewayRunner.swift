@@ -89,6 +89,7 @@ enum GatewayRunner {
             adminServer.responseStallTimeout = Double(configuration.responseStallTimeout)
             services.append(.init(service: ServerService(server: adminServer, onListening: { _ in })))
         }
+        let connections = server.connections
         var groupConfiguration = ServiceGroupConfiguration(
             services: services + [
                 .init(service: BackgroundService {
@@ -97,6 +98,7 @@ enum GatewayRunner {
                 .init(service: BackgroundService {
                     await ConfigurationReloader(path: configuration.sourcePath, holder: holder, logger: logger).run()
                 }),
+                .init(service: BackgroundService { await MemoryReturner(connections: connections).run() }),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

@@ -20,6 +20,9 @@ final class ConnectionTracker: Sendable {
     /// Whether a graceful shutdown has begun: connections close after their current response.
     var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
 
+    /// How many client connections are open.
+    var openCount: Int { state.withLock { $0.entries.count } }
+
     /// Registers a connection; returns `false` (close it) when shutting down already.
     func opened(_ id: Int, channel: any Channel) -> Bool {
         state.withLock { state in
