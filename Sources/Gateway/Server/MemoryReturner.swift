@@ -7,8 +7,10 @@ import CMalloc
 /// glibc keeps what a burst of connections freed (their buffers, their handlers) in its arenas,
 /// so the resident size stayed at the peak long after the clients left. Measured (debug build,
 /// `portcullis demo`, 1,000 keep-alive connections after one request each): 52 MiB before,
-/// 90 MiB holding them, 90 MiB 5 s after they closed without this, 57 MiB with it. Every `interval`, once the open connections
-/// have dropped by `drop` or more since the last peak, `malloc_trim(0)` returns the free pages.
+/// 90 MiB holding them, 90 MiB 5 s after they closed without this, 57 MiB with it.
+///
+/// Every `interval`, once the open connections have dropped by `drop` or more since the last
+/// peak, `malloc_trim(0)` returns the free pages.
 /// Never on a request's path; a few milliseconds of one background task at most per interval.
 struct MemoryReturner: Sendable {
     let connections: ConnectionTracker
