@@ -160,4 +160,27 @@ final class RegistryBrowserTests {
         let refused = try await browse("/ui/delete", form: ["csrf": bobToken, "repository": "public/base", "digest": String(publicPage[digestRange])])
         #expect(refused.hasPrefix("HTTP/1.1 403"), "\(refused)")
     }
+
+    @Test("the prune preview shows the plan portcullis prune would make as a table and the command to run it, deletes nothing, and names a bad option")
+    func prunePreview() async throws {
+        let (layout, _) = try writeImage(named: "newer", content: "a second image")
+        defer { try? FileManager.default.removeItem(atPath: layout) }
+        _ = try await deployment.push(layout, tag: "v1", credentials: deployment.credentials("alice"), to: "alice/app:v2").checked()
+        _ = try await logIn("alice", "alice-secret")
+        let repository = try await browse("/ui/r/alice/app")
+        #expect(repository.contains(#"action="/ui/prune""#), "no prune preview form: \(repository)")
+        let preview = try await browse("/ui/prune?repository=alice%2Fapp&keep_last=1")
+        #expect(preview.hasPrefix("HTTP/1.1 200"), "\(preview)")
+        #expect(preview.components(separatedBy: "<tr class=\"delete\">").count == 2, "one manifest to delete: \(preview)")
+        #expect(preview.contains("<tr class=\"keep\">"))
+        #expect(preview.contains("portcullis prune --config portcullis.yaml --repository alice/app --keep-last 1 --yes"))
+        let tags = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
+        #expect(tags.standardOutput.contains("\"v1\"") && tags.standardOutput.contains("\"v2\"") && tags.standardOutput.contains("\"latest\""), "the preview deleted something: \(tags)")
+        let bad = try await browse("/ui/prune?repository=alice%2Fapp&keep_last=many")
+        #expect(bad.hasPrefix("HTTP/1.1 400") && bad.contains("a whole number"), "\(bad)")
+        let none = try await browse("/ui/prune?repository=alice%2Fapp")
+        #expect(none.hasPrefix("HTTP/1.1 400") && none.contains("every tag would go"))
+        _ = try await logIn("bob", "bob-secret")
+        #expect(try await browse("/ui/prune?repository=alice%2Fapp&keep_last=1").hasPrefix("HTTP/1.1 404"))
+    }
 }

@@ -132,50 +132,24 @@ struct PruneCommand: AsyncParsableCommand {
             return false
         }
 
-        let inspector = ImageInspector(api: api)
-        // Push times Portcullis recorded (retention.push_times), for images without a creation time.
-        let pushTimes = state.configuration.pushTimesPath
-            .flatMap { FileManager.default.contents(atPath: $0) }
-            .map { PushRecord.latestPushTimes(in: String(decoding: $0, as: UTF8.self)) } ?? [:]
+        // Push times Portcullis recorded (retention.push_times) time images without a creation time.
+        let planner = RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath)
         var succeeded = true
-        var planned = 0
+        var plannedCount = 0
         for name in repositories {
-            let digests: [String: String]
-            do {
-                digests = try await api.tagDigests(of: name)
-            } catch let error as RegistryAPIError where error.code == .notFound {
+            guard let planned = try await planner.plan(name, criteria: criteria) else {
                 print("\(name): no such repository")
                 continue
             }
-            let facts = try await withThrowingTaskGroup(of: (String, ImageInspector.Facts).self) { group in
-                var facts: [String: ImageInspector.Facts] = [:]
-                var pending = Set(digests.values).sorted()[...]
-                func next() {
-                    guard let digest = pending.popFirst() else { return }
-                    group.addTask { (digest, try await inspector.facts(of: digest, in: name)) }
-                }
-                for _ in 0..<api.concurrency { next() }
-                while let (digest, found) = try await group.next() {
-                    facts[digest] = found
-                    next()
-                }
-                return facts
-            }
-            let pushed = pushTimes[name.value] ?? [:]
-            let tags = digests.map { tag, digest in
-                TaggedManifest(
-                    tag: tag, digest: digest, created: facts[digest]?.created ?? pushed[digest], references: facts[digest]?.references ?? [])
-            }
-            let timedByPush = Set(digests.values.filter { facts[$0]?.created == nil && pushed[$0] != nil })
-            let plan = RetentionPlan(tags: tags, criteria: criteria, now: Date().timeIntervalSince1970)
+            let (plan, timedByPush) = (planned.plan, planned.timedByPush)
             report(plan, repository: name, timedByPush: timedByPush)
-            planned += plan.deletions.count
+            plannedCount += plan.deletions.count
             if yes, !plan.deletions.isEmpty {
                 succeeded = try await carryOut(plan, repository: name, timedByPush: timedByPush, api: api, logger: logger) && succeeded
             }
         }
         if !yes {
-            print("dry run: nothing was deleted; run again with --yes to delete \(planned) manifest\(planned == 1 ? "" : "s")")
+            print("dry run: nothing was deleted; run again with --yes to delete \(plannedCount) manifest\(plannedCount == 1 ? "" : "s")")
         }
         return succeeded
     }

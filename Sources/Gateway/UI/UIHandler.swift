@@ -35,6 +35,9 @@ struct UIHandler: Sendable {
         case (.GET, "/ui"), (.GET, "/ui/"):
             guard let session = await UISession.current(request.head.headers, state: state) else { return try await redirect(to: "/ui/login", writer: writer) }
             try await repositories(request, session: session, writer: writer, state: state)
+        case (.GET, "/ui/prune"):
+            guard let session = await UISession.current(request.head.headers, state: state) else { return try await redirect(to: "/ui/login", writer: writer) }
+            try await prunePreview(request, session: session, writer: writer, state: state)
         case (.GET, "/ui/delete"):
             guard let session = await UISession.current(request.head.headers, state: state) else { return try await redirect(to: "/ui/login", writer: writer) }
             try await confirmDelete(request, session: session, writer: writer, state: state)
@@ -146,6 +149,82 @@ struct UIHandler: Sendable {
             ]
         }
         try await page("repository", session.values(["title": name, "name": name, "groups": groups, "empty": groups.isEmpty]), writer: writer)
+    }
+
+    // MARK: Prune preview
+
+    /// The dry-run plan `portcullis prune` would make for this repository with these options,
+    /// as a table; running it stays on the command line.
+    private func prunePreview(_ request: IncomingRequest, session: UISession, writer: ResponseWriter, state: GatewayState) async throws {
+        let parameters = QueryParameters(request.query ?? "")
+        guard let name = parameters.first("repository"), let repository = try? RepositoryName(name), Self.mayPull(name, session.identity, state) else {
+            return try await page("message", session.values(["title": "Not found", "message": "No repository you may see has that name."]), status: .notFound, writer: writer)
+        }
+        let keepLast = parameters.first("keep_last").flatMap { $0.isEmpty ? nil : $0 }
+        let olderThan = parameters.first("older_than").flatMap { $0.isEmpty ? nil : $0 }
+        let tagPattern = parameters.first("tag_pattern").flatMap { $0.isEmpty ? nil : $0 }
+        var values = session.values(["title": "Prune preview", "name": name])
+        var arguments = ["--repository", name]
+        let criteria: RetentionCriteria
+        do {
+            var keep: Int?
+            if let keepLast {
+                guard let number = Int(keepLast), number >= 0 else { throw PruneOptionError("keep the newest: a whole number (got \"\(keepLast)\")") }
+                keep = number
+                arguments += ["--keep-last", keepLast]
+            }
+            var age: Double?
+            if let olderThan {
+                guard let seconds = try? PruneCommand.parseAge(olderThan) else { throw PruneOptionError("older than: a number with s, m, h, d or w (got \"\(olderThan)\")") }
+                age = seconds
+                arguments += ["--older-than", olderThan]
+            }
+            var pattern: Pattern?
+            if let tagPattern {
+                guard let parsed = try? Pattern(tagPattern) else { throw PruneOptionError("tags matching: not a glob or /regex/ (got \"\(tagPattern)\")") }
+                pattern = parsed
+                arguments += ["--tag-pattern", tagPattern]
+            }
+            guard keep != nil || age != nil || pattern != nil else {
+                throw PruneOptionError("give at least one of the three: without them every tag would go")
+            }
+            criteria = RetentionCriteria(keepLast: keep, olderThan: age, tagPattern: pattern, exclude: [])
+        } catch let error as PruneOptionError {
+            values["error"] = error.message
+            return try await page("prunePreview", values, status: .badRequest, writer: writer)
+        }
+        let api = RegistryAPI.minting(for: session.identity.account, state: state, client: proxy.client)
+        guard let planned = try? await RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath).plan(repository, criteria: criteria) else {
+            values["error"] = "The registry's tags of \(name) could not be read."
+            return try await page("prunePreview", values, status: .badGateway, writer: writer)
+        }
+        let plan = planned.plan
+        func time(_ digest: String, _ seconds: Double?) -> String {
+            (planned.timedByPush.contains(digest) ? "pushed " : "created ") + PruneCommand.format(seconds)
+        }
+        var rows: [[String: Any]] = plan.deletions.map { deletion in
+            ["action": "delete", "digest": deletion.digest, "time": time(deletion.digest, deletion.created), "tags": deletion.tags.joined(separator: " "), "reason": ""]
+        }
+        for decision in plan.decisions {
+            guard let reason = decision.keptBecause else { continue }
+            rows.append([
+                "action": "keep", "digest": decision.manifest.digest, "time": time(decision.manifest.digest, decision.manifest.created),
+                "tags": decision.manifest.tag, "reason": "\(reason)",
+            ])
+        }
+        values["rows"] = rows
+        values["summary"] = "\(plan.decisions.count) tags: \(plan.deletions.count) manifests (\(plan.deletedTags.count) tags) would be deleted, \(plan.keptTags.count) tags kept."
+        values["command"] = (["portcullis", "prune", "--config", "portcullis.yaml"] + arguments.map(Self.shellQuoted) + ["--yes"]).joined(separator: " ")
+        try await page("prunePreview", values, writer: writer)
+    }
+
+    private struct PruneOptionError: Error {
+        var message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    static func shellQuoted(_ word: String) -> String {
+        word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./:@".contains($0) }) ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     // MARK: Delete

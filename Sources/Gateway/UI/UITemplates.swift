@@ -84,7 +84,33 @@ enum UITemplates {
         {{#deletable}}<p><a class="delete" href="/ui/delete?repository={{name}}&amp;digest={{digest}}">Delete this manifest…</a></p>{{/deletable}}
         </section>
         {{/groups}}
+        <form class="prune" method="get" action="/ui/prune">
+        <h2>Prune preview</h2>
+        <input type="hidden" name="repository" value="{{name}}">
+        <label>Keep the newest <input name="keep_last" size="4" inputmode="numeric"> images</label>
+        <label>Delete only images older than <input name="older_than" size="6" placeholder="30d"></label>
+        <label>Only tags matching <input name="tag_pattern" size="16" placeholder="*"></label>
+        <button type="submit">Show the plan</button>
+        </form>
         <p><a href="/ui/">All repositories</a></p>
+        {{> footer}}
+        """
+
+    static let prunePreview = """
+        {{> header}}
+        <h1>Prune preview: {{name}}</h1>
+        {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
+        {{^error}}
+        <p>{{summary}} Nothing is deleted here; run it with the command line:</p>
+        <p><code class="pull">{{command}}</code></p>
+        <table class="plan">
+        <thead><tr><th>Action</th><th>Digest</th><th>Time</th><th>Tags</th><th>Why kept</th></tr></thead>
+        <tbody>
+        {{#rows}}<tr class="{{action}}"><td>{{action}}</td><td><code>{{digest}}</code></td><td>{{time}}</td><td>{{tags}}</td><td>{{reason}}</td></tr>{{/rows}}
+        </tbody>
+        </table>
+        {{/error}}
+        <p><a href="/ui/r/{{name}}">Back to {{name}}</a></p>
         {{> footer}}
         """
 
@@ -132,13 +158,18 @@ enum UITemplates {
         span.tag { font-weight: 600; margin-right: .6rem; }
         code.pull { user-select: all; word-break: break-all; }
         a.delete, button.danger { color: #9b1c1c; }
+        form.prune { background: #fff; border: 1px solid #dde1e7; border-radius: 6px; padding: .4rem 1rem; margin: 1rem 0; }
+        form.prune h2 { font-size: 1rem; }
+        table.plan { border-collapse: collapse; width: 100%; background: #fff; }
+        table.plan th, table.plan td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #dde1e7; font-size: .9rem; }
+        tr.delete td:first-child { color: #9b1c1c; font-weight: 600; }
         """
 
     /// The templates, parsed once.
     static let library: MustacheLibrary = {
         var library = MustacheLibrary()
         for (name, text) in [
-            ("header", header), ("footer", footer), ("login", login), ("repositories", repositories), ("repository", repository), ("confirmDelete", confirmDelete),
+            ("header", header), ("footer", footer), ("login", login), ("repositories", repositories), ("repository", repository), ("confirmDelete", confirmDelete), ("prunePreview", prunePreview),
             ("message", message),
         ] {
             // The templates are constants checked by the UI tests: a parse error is a programming error.

@@ -1,0 +1,57 @@
+import Foundation
+import Policy
+
+/// The retention plan of one repository as `portcullis prune` computes it: its tags and their
+/// digests, each image's creation time (the config's `created`, else the push time Portcullis
+/// recorded), and the plan the criteria make of them. Shared by the command and the registry
+/// browser's prune preview.
+struct RetentionPlanner {
+    /// A repository's plan, and which digests were timed by their recorded push.
+    struct Planned {
+        var plan: RetentionPlan
+        var timedByPush: Set<String>
+    }
+
+    let api: RegistryAPI
+    /// `retention.push_times`, read once per planner.
+    let pushTimes: [String: [String: Double]]
+
+    init(api: RegistryAPI, pushTimesPath: String?) {
+        self.api = api
+        self.pushTimes = pushTimesPath
+            .flatMap { FileManager.default.contents(atPath: $0) }
+            .map { PushRecord.latestPushTimes(in: String(decoding: $0, as: UTF8.self)) } ?? [:]
+    }
+
+    /// The plan for `name`; `nil` when the repository does not exist.
+    func plan(_ name: RepositoryName, criteria: RetentionCriteria, now: Double = Date().timeIntervalSince1970) async throws -> Planned? {
+        let digests: [String: String]
+        do {
+            digests = try await api.tagDigests(of: name)
+        } catch let error as RegistryAPIError where error.code == .notFound {
+            return nil
+        }
+        let inspector = ImageInspector(api: api)
+        let api = self.api
+        let facts = try await withThrowingTaskGroup(of: (String, ImageInspector.Facts).self) { group in
+            var facts: [String: ImageInspector.Facts] = [:]
+            var pending = Set(digests.values).sorted()[...]
+            func next() {
+                guard let digest = pending.popFirst() else { return }
+                group.addTask { (digest, try await inspector.facts(of: digest, in: name)) }
+            }
+            for _ in 0..<api.concurrency { next() }
+            while let (digest, found) = try await group.next() {
+                facts[digest] = found
+                next()
+            }
+            return facts
+        }
+        let pushed = pushTimes[name.value] ?? [:]
+        let tags = digests.map { tag, digest in
+            TaggedManifest(tag: tag, digest: digest, created: facts[digest]?.created ?? pushed[digest], references: facts[digest]?.references ?? [])
+        }
+        let timedByPush = Set(digests.values.filter { facts[$0]?.created == nil && pushed[$0] != nil })
+        return Planned(plan: RetentionPlan(tags: tags, criteria: criteria, now: now), timedByPush: timedByPush)
+    }
+}
