@@ -78,6 +78,10 @@ final class RegistryBrowserTests {
         #expect(repository.components(separatedBy: "<section class=\"digest\">").count == 2, "v1 and latest are one digest: \(repository)")
         #expect(repository.contains("docker pull 127.0.0.1:\(deployment.gatewayPort)/alice/app:latest") && repository.contains(">v1<"))
         #expect(repository.contains("docker pull 127.0.0.1:\(deployment.gatewayPort)/alice/app@sha256:"))
+        // What the manifest is: an image, its size (config and layers), and when it was created.
+        #expect(repository.contains(#"<span class="kind">image</span>"#), "\(repository)")
+        #expect(repository.range(of: #"<span class="size">[0-9.]+ (B|kB|MB)</span>"#, options: .regularExpression) != nil, "\(repository)")
+        #expect(repository.contains(#"<span class="created">"#))
     }
 
     @Test("bob opening alice's repository by URL gets the same not-found page as for a repository that does not exist, without its tags")

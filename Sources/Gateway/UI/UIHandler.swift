@@ -140,9 +140,17 @@ struct UIHandler: Sendable {
         for (tag, digest) in digests { byDigest[digest, default: []].append(tag) }
         let host = state.configuration.publicURL.authority
         let deletable = Self.may(.delete, name, session.identity, state)
+        let pushTimes = RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath).pushTimes[name] ?? [:]
+        var summaries: [String: ImageSummary] = [:]
+        for digest in byDigest.keys {
+            summaries[digest] = await ImageSummary.of(digest, in: repository, api: api, pushTime: pushTimes[digest])
+        }
         let groups: [[String: Any]] = byDigest.keys.sorted().map { digest in
             let tags = byDigest[digest]!.sorted()
+            let summary = summaries[digest]
             return [
+                "kind": summary?.kind ?? "unknown", "platforms": summary?.platforms.joined(separator: ", ") ?? "",
+                "size": ImageSummary.format(summary?.size), "created": summary?.created ?? "unknown",
                 "name": name, "deletable": deletable,
                 "digest": digest, "tags": tags.map { ["tag": $0, "pull": "docker pull \(host)/\(name):\($0)"] },
                 "pullByDigest": "docker pull \(host)/\(name)@\(digest)", "skopeo": "skopeo copy docker://\(host)/\(name)@\(digest) oci:\(name.split(separator: "/").last ?? "image"):\(tags.first ?? "latest")",

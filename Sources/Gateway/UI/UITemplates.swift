@@ -76,6 +76,7 @@ enum UITemplates {
         {{#groups}}
         <section class="digest">
         <h2><code>{{digest}}</code></h2>
+        <p class="facts"><span class="kind">{{kind}}</span>{{#platforms}} · <span class="platforms">{{platforms}}</span>{{/platforms}} · <span class="size">{{size}}</span> · created <span class="created">{{created}}</span></p>
         <ul class="tags">
         {{#tags}}<li><span class="tag">{{tag}}</span> <code class="pull">{{pull}}</code></li>{{/tags}}
         </ul>
@@ -153,6 +154,7 @@ enum UITemplates {
         code { background: #eceff3; padding: 0 .25rem; border-radius: 3px; }
         section.digest { background: #fff; border: 1px solid #dde1e7; border-radius: 6px; padding: .4rem 1rem; margin: 1rem 0; }
         section.digest h2 { font-size: .95rem; }
+        p.facts { color: #4a5263; font-size: .9rem; }
         ul.tags { list-style: none; padding: 0; }
         ul.tags li { padding: .2rem 0; }
         span.tag { font-weight: 600; margin-right: .6rem; }
