@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 import TestSupport
@@ -82,6 +83,7 @@ final class RegistryBrowserTests {
         #expect(repository.contains(#"<span class="kind">image</span>"#), "\(repository)")
         #expect(repository.range(of: #"<span class="size">[0-9.]+ (B|kB|MB)</span>"#, options: .regularExpression) != nil, "\(repository)")
         #expect(repository.contains(#"<span class="created">"#))
+        #expect(!repository.contains(#"class="platforms""#), "an image has no platform list")
     }
 
     @Test("bob opening alice's repository by URL gets the same not-found page as for a repository that does not exist, without its tags")
@@ -186,5 +188,34 @@ final class RegistryBrowserTests {
         #expect(none.hasPrefix("HTTP/1.1 400") && none.contains("every tag would go"))
         _ = try await logIn("bob", "bob-secret")
         #expect(try await browse("/ui/prune?repository=alice%2Fapp&keep_last=1").hasPrefix("HTTP/1.1 404"))
+    }
+
+    /// A session token signed with the deployment's own key (named by an embedded jwk), for `alice`.
+    func sessionToken(expiresIn seconds: Double) throws -> String {
+        func encode(_ data: Data) -> String {
+            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let key = try P256.Signing.PrivateKey(pemRepresentation: try String(contentsOfFile: deployment.directory + "/keys/token.key", encoding: .utf8))
+        let raw = key.publicKey.rawRepresentation
+        let jwk = #"{"crv":"P-256","kty":"EC","x":"\#(encode(raw.prefix(32)))","y":"\#(encode(raw.suffix(32)))"}"#
+        let now = Date().timeIntervalSince1970
+        let header = encode(Data(#"{"alg":"ES256","typ":"JWT","jwk":\#(jwk)}"#.utf8))
+        let claims = encode(Data(#"{"iss":"portcullis","sub":"alice","aud":"ui:portcullis","iat":\#(Int(now - 300)),"nbf":\#(Int(now - 300)),"exp":\#(Int(now + seconds)),"jti":"test","access":[]}"#.utf8))
+        let signature = try key.signature(for: Data("\(header).\(claims)".utf8)).rawRepresentation
+        return "\(header).\(claims).\(encode(signature))"
+    }
+
+    @Test("an expired session cookie goes back to the login page (the same cookie unexpired is a session)")
+    func expiredSession() async throws {
+        let jar = deployment.directory + "/expiry-cookies"
+        func cookieJar(_ token: String) throws {
+            try Data("127.0.0.1\tFALSE\t/ui\tFALSE\t0\tportcullis_ui\t\(token)\n".utf8).write(to: URL(fileURLWithPath: jar))
+        }
+        try cookieJar(try sessionToken(expiresIn: 600))
+        let valid = try await browse("/ui/", cookies: jar)
+        #expect(valid.hasPrefix("HTTP/1.1 200") && valid.contains(">alice<"), "a well-signed session was refused: \(valid.prefix(400))")
+        try cookieJar(try sessionToken(expiresIn: -60))
+        let expired = try await browse("/ui/", cookies: jar)
+        #expect(expired.hasPrefix("HTTP/1.1 303") && expired.lowercased().contains("location: /ui/login"), "\(expired.prefix(400))")
     }
 }

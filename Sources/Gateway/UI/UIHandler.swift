@@ -148,13 +148,16 @@ struct UIHandler: Sendable {
         let groups: [[String: Any]] = byDigest.keys.sorted().map { digest in
             let tags = byDigest[digest]!.sorted()
             let summary = summaries[digest]
-            return [
-                "kind": summary?.kind ?? "unknown", "platforms": summary?.platforms.joined(separator: ", ") ?? "",
+            var group: [String: Any] = [
+                "kind": summary?.kind ?? "unknown",
                 "size": ImageSummary.format(summary?.size), "created": summary?.created ?? "unknown",
                 "name": name, "deletable": deletable,
                 "digest": digest, "tags": tags.map { ["tag": $0, "pull": "docker pull \(host)/\(name):\($0)"] },
                 "pullByDigest": "docker pull \(host)/\(name)@\(digest)", "skopeo": "skopeo copy docker://\(host)/\(name)@\(digest) oci:\(name.split(separator: "/").last ?? "image"):\(tags.first ?? "latest")",
             ]
+            // Set only when there are some: Mustache takes an empty string for true.
+            if let platforms = summary?.platforms, !platforms.isEmpty { group["platforms"] = platforms.joined(separator: ", ") }
+            return group
         }
         try await page("repository", session.values(["title": name, "name": name, "groups": groups, "empty": groups.isEmpty]), writer: writer)
     }
