@@ -54,8 +54,8 @@ struct CanaryUpstreamTests {
         ])
         #expect(push.succeeded, "\(push)")
         deployment.killRegistry("canary")
-        // Readiness runs every second: give it three.
-        try await Task.sleep(for: .seconds(3))
+        // Readiness runs every second; wait for the change it logs rather than a fixed time.
+        _ = await text({ deployment.gatewayLog }, once: { $0.contains("upstream out of rotation") }, timeout: .seconds(30))
         for _ in 0..<5 {
             let pull = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials, "docker://\(deployment.host)/team-a/app:v1"])
             #expect(pull.succeeded, "a pull failed after the canary left the rotation: \(pull)")
@@ -65,7 +65,7 @@ struct CanaryUpstreamTests {
         #expect(log.contains("upstream out of rotation") && log.contains("upstream_name=canary") && log.contains("key_hint=x5c"), "\(log.suffix(3000))")
 
         try await deployment.startRegistry("canary")
-        try await Task.sleep(for: .seconds(3))
+        _ = await text({ deployment.gatewayLog }, once: { $0.contains("upstream back in rotation") }, timeout: .seconds(30))
         let before = requests(for: "team-a/app", in: deployment.registryLog("canary"))
         let pull = try await deployment.skopeo(["inspect", "--raw", "--tls-verify=false", "--creds", deployment.credentials, "docker://\(deployment.host)/team-a/app:v1"])
         #expect(pull.succeeded, "\(pull)")

@@ -32,13 +32,7 @@ struct BasicAuthenticator: Sendable {
     /// Verifies `account`/`secret` presented from `address`.
     func authenticate(account: String, secret: String, address: String, state: GatewayState, requestID: String) async -> Result<Identity, Failure> {
         let now = Date().timeIntervalSince1970
-        if case .refused(let retryAfter, let reason) = throttle.check(account: account, address: address, now: now) {
-            logger.warning(
-                "authentication throttled",
-                metadata: ["request": "\(requestID)", "account": "\(account)", "peer": "\(address)", "reason": "\(reason)", "retry_after": "\(retryAfter)"])
-            metrics.authenticationFailure(reason: "throttled")
-            return .failure(.throttled(retryAfter: retryAfter, reason: reason))
-        }
+        if let refusal = throttled(account: account, address: address, now: now, requestID: requestID) { return .failure(refusal) }
         if let (issuer, token) = state.workloadIssuer(presentedAsPassword: secret) {
             return await authenticateWorkload(token, secret: secret, issuer: issuer, user: account, address: address, state: state, requestID: requestID)
         }
@@ -87,12 +81,8 @@ struct BasicAuthenticator: Sendable {
         if !user.isEmpty, let identity = state.credentials.workloadLogins?.identity(account: user, password: secret, now: now.timeIntervalSince1970) {
             return .success(identity)
         }
-        if case .refused(let retryAfter, let reason) = throttle.check(account: throttleKey, address: address, now: now.timeIntervalSince1970) {
-            metrics.authenticationFailure(reason: "throttled")
-            logger.warning(
-                "authentication throttled",
-                metadata: ["request": "\(requestID)", "account": "\(throttleKey)", "peer": "\(address)", "reason": "\(reason)", "retry_after": "\(retryAfter)"])
-            return .failure(.throttled(retryAfter: retryAfter, reason: reason))
+        if let refusal = throttled(account: throttleKey, address: address, now: now.timeIntervalSince1970, requestID: requestID) {
+            return .failure(refusal)
         }
         do {
             if let expected = issuer.username, !user.isEmpty, user != expected {
@@ -129,6 +119,16 @@ struct BasicAuthenticator: Sendable {
         } catch {
             return .failure(.invalid(PolicyError(.invalidToken, "identity token refused: \(error)")))
         }
+    }
+
+    /// The refusal (logged at warning, counted) when `account` or `address` is throttled now.
+    private func throttled(account: String, address: String, now: Double, requestID: String) -> Failure? {
+        guard case .refused(let retryAfter, let reason) = throttle.check(account: account, address: address, now: now) else { return nil }
+        logger.warning(
+            "authentication throttled",
+            metadata: ["request": "\(requestID)", "account": "\(account)", "peer": "\(address)", "reason": "\(reason)", "retry_after": "\(retryAfter)"])
+        metrics.authenticationFailure(reason: "throttled")
+        return .throttled(retryAfter: retryAfter, reason: reason)
     }
 
     /// Whether a refusal could come from keys fetched before the issuer rotated them.
