@@ -72,7 +72,9 @@ struct DeploySidecarTests {
             environment: try PodFiles.environment(of: registryContainer, manifests: manifests))
         defer { registry.stop() }
         try await waitUntilAnswering("http://127.0.0.1:\(registryPort)/v2/", started: registry)
-        let gateway = try ServiceProcess(
+        // As the manifests run it: UID/GID 65532, no capabilities.
+        try GatewayUser.handOver(tree.directory)
+        let gateway = try ServiceProcess.gateway(
             try portcullisBinary(), ["serve", "--config", gatewayConfigurationPath], logPath: tree.directory + "/portcullis.log")
         defer { gateway.stop() }
         try await waitUntilAnswering("http://127.0.0.1:\(gatewayPort)/healthz", started: gateway)

@@ -23,7 +23,7 @@ struct HTTP2SlowClientTests {
         let port = deployment.gatewayPort
         let probe = Task {
             try await Command(
-                "python3", ["-c", Self.script, String(port), HostileHTTPTests.basic, String(Self.headTimeout + 10)], timeout: .seconds(120)
+                "python3", ["-c", HTTP2Frames.python + Self.script, String(port), HostileHTTPTests.basic, String(Self.headTimeout + 10)], timeout: .seconds(120)
             ).runInBackground().checked()
         }
         var servedMeanwhile = 0
@@ -134,37 +134,12 @@ struct HTTP2SlowClientTests {
         print(received, state)
         """#
 
-    /// One thread per case; each prints a JSON line: how long until the server closed the
+    /// One thread per case (after ``HTTP2Frames/python``); each prints a JSON line: how long until the server closed the
     /// connection (or the case gave up), and the frames it saw.
     static let script = #"""
         import json, select, socket, ssl, struct, sys, threading, time
         port, authorization, give_up = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
         lock = threading.Lock()
-
-        def frame(kind, flags, stream, payload=b""):
-            return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
-
-        def integer(value, prefix_bits, first=0):
-            limit = (1 << prefix_bits) - 1
-            if value < limit:
-                return bytes([first | value])
-            out = [first | limit]
-            value -= limit
-            while value >= 128:
-                out.append((value & 0x7F) | 0x80)
-                value >>= 7
-            return bytes(out + [value])
-
-        def hpack(headers):
-            block = b""
-            for name, value in headers:
-                block += b"\x00" + integer(len(name), 7) + name.encode() + integer(len(value), 7) + value.encode()
-            return block
-
-        def status_of(block):
-            # Enough HPACK to spot a static-table :status (indices 8-14), the only thing looked for.
-            statuses = {8: "200", 9: "204", 10: "206", 11: "304", 12: "400", 13: "404", 14: "500"}
-            return statuses.get(block[0] & 0x7F, "other") if block and block[0] & 0x80 else "literal"
 
         def run(name, setup):
             started = time.monotonic()

@@ -622,7 +622,7 @@ struct BlobFiles: Sendable {
     /// Starts an upload session; returns its `Location`.
     func startUpload(to deployment: Deployment, repository: String) async throws -> String {
         let start = try await deployment.curl(["-i", "-X", "POST", "-u", deployment.credentials("alice")], path: "/v2/\(repository)/blobs/uploads/")
-        guard start.standardOutput.hasPrefix("HTTP/1.1 202"),
+        guard start.standardOutput.hasPrefix("HTTP/1.1 202") || start.standardOutput.hasPrefix("HTTP/2 202"),
             let line = start.standardOutput.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("location:") })
         else { throw HarnessError("upload did not start: \(start)") }
         return String(line.dropFirst("location:".count)).trimmingCharacters(in: .whitespaces)
@@ -638,7 +638,8 @@ struct BlobFiles: Sendable {
     func push(_ file: String, digest: String, to deployment: Deployment, repository: String) async throws -> String {
         let location = try await startUpload(to: deployment, repository: repository)
         return try await Command(
-            "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice"), "-H", "Content-Type: application/octet-stream", "-T", file, location + "&digest=" + digest],
+            "curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice"), "-H", "Content-Type: application/octet-stream", "-T", file, location + "&digest=" + digest]
+                + (deployment.scheme == "https" ? ["--cacert", deployment.directory + "/tls/ca.crt"] : []),
             timeout: .seconds(300)
         ).runInBackground().standardOutput
     }

@@ -62,7 +62,8 @@ public final class CanaryDeployment: @unchecked Sendable {
             try Data(configuration.utf8).write(to: URL(fileURLWithPath: directory + "/\(name)/config.yml"))
             try await deployment.startRegistry(name)
         }
-        let gateway = try ServiceProcess(binary, ["serve", "--config", deployment.configurationPath], logPath: directory + "/portcullis.log")
+        try GatewayUser.handOver(directory)
+        let gateway = try ServiceProcess.gateway(binary, ["serve", "--config", deployment.configurationPath], logPath: directory + "/portcullis.log")
         deployment.gatewayHolder.withLock { $0 = gateway }
         try await waitUntilAnswering("\(deployment.url)/healthz")
         return deployment

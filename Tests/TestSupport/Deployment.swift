@@ -124,7 +124,9 @@ public final class Deployment: Sendable {
 
         let registry = try startRegistry(directory: directory)
         try await waitUntilAnswering("http://127.0.0.1:\(registryPort)/v2/")
-        let gateway = try ServiceProcess(binary, ["serve", "--config", configurationPath], logPath: directory + "/portcullis.log")
+        // Portcullis runs as the unprivileged user of the deploy/k8s manifests (GatewayUser).
+        try GatewayUser.handOver(directory)
+        let gateway = try ServiceProcess.gateway(binary, ["serve", "--config", configurationPath], logPath: directory + "/portcullis.log")
         let proxyProtocol = extraConfiguration.contains("listen_proxy_protocol: true")
         let haproxy = proxyProtocol ? ["--haproxy-protocol"] : []
         if tls {

@@ -30,6 +30,13 @@ public final class ServiceProcess: @unchecked Sendable {
         RunningServices.shared.add(child.pid)
     }
 
+    /// Starts Portcullis (`executable` with `arguments`) as ``GatewayUser``: UID and GID 65532, no
+    /// capabilities, when the tests run as root.
+    public static func gateway(_ executable: String, _ arguments: [String], logPath: String, environment: [String: String] = [:]) throws -> ServiceProcess {
+        let command = try GatewayUser.command(executable, arguments)
+        return try ServiceProcess(command.executable, command.arguments, logPath: logPath, environment: environment)
+    }
+
     /// Whether the program is still running.
     public var isRunning: Bool { child.isRunning }
 
@@ -42,6 +49,17 @@ public final class ServiceProcess: @unchecked Sendable {
             child.waitUntilExit()
         }
         RunningServices.shared.remove(child.pid)
+    }
+
+    /// Waits up to `timeout` for the program to exit by itself (a signal sent before, say).
+    /// - Returns: its exit status (the signal number if a signal ended it), or `nil` if it still runs.
+    public func exited(timeout: Duration) async -> Int32? {
+        let child = child
+        let status = await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: child.waitUntilExit(timeout: timeout)?.status) }
+        }
+        if status != nil { RunningServices.shared.remove(child.pid) }
+        return status
     }
 
     /// The exit status once stopped (the signal number if a signal ended it); -1 while it runs.

@@ -121,7 +121,8 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(data)
                 return
             }
-            connections.setBusy(connectionNumber, true)
+            // An HTTP/2 connection counts its streams itself (HTTP2IdleConnectionHandler).
+            if !isHTTP2 { connections.setBusy(connectionNumber, true) }
             switch admitted {
             case .forward(let request):
                 state = .exchanging
@@ -135,7 +136,7 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
         case .answered(let close):
             guard case .end = part else { return }
-            let stayOpen = connections.setBusy(connectionNumber, false)
+            let stayOpen = isHTTP2 || connections.setBusy(connectionNumber, false)
             if close || (!stayOpen && !isHTTP2) {
                 state = .closed
                 context.close(promise: nil)
@@ -293,7 +294,7 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let close = closeClient || outcome.closesConnection || (!isHTTP2 && !exchange.clientKeepAlive) || unfinishedBody
             outcome.closesConnection = close
             exchange.request.finished(outcome)
-            let stayOpen = connections.setBusy(connectionNumber, false)
+            let stayOpen = isHTTP2 || connections.setBusy(connectionNumber, false)
             if case .closed = state {
                 if let last { context.writeAndFlush(wrapOutboundOut(last), promise: nil) }
                 return

@@ -102,7 +102,7 @@ final class UpstreamConnectionPool: UpstreamConnectionSource {
             let host = endpoint.host
             return ClientBootstrap(group: eventLoop)
                 .connectTimeout(owner.connectTimeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tlsContext {

@@ -2,12 +2,20 @@ import NIOCore
 import Synchronization
 
 /// The open client connections, so that a graceful shutdown can close the idle ones at once
-/// and let the busy ones finish their current request.
+/// and let the busy ones finish.
+///
+/// An HTTP/1.1 connection carries one request at a time: it counts as busy from a request's
+/// head to the end of its response (``setBusy(_:_:)``), and a shutdown closes it as soon as it is
+/// idle. An HTTP/2 connection keeps its own count of open streams: once negotiated it is handed
+/// a `quiesce` action (``servesHTTP2(_:quiesce:)``), which a shutdown calls so that the
+/// connection says GOAWAY, lets its streams in flight finish and then closes.
 final class ConnectionTracker: Sendable {
     private struct Entry {
         let channel: any Channel
-        /// Requests in flight (HTTP/2 connections carry several).
+        /// HTTP/1.1 requests in flight (0 or 1).
         var busy: Int
+        /// Set once the connection speaks HTTP/2: begins its graceful close.
+        var quiesce: (@Sendable () -> Void)?
     }
 
     private struct State {
@@ -32,12 +40,22 @@ final class ConnectionTracker: Sendable {
         }
     }
 
+    /// Marks a connection as HTTP/2: a shutdown calls `quiesce` instead of counting requests.
+    /// If the shutdown has begun already, `quiesce` is called now.
+    func servesHTTP2(_ id: Int, quiesce: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            state.entries[id]?.quiesce = quiesce
+            return state.shuttingDown
+        }
+        if now { quiesce() }
+    }
+
     /// Forgets a connection.
     func closed(_ id: Int) {
         _ = state.withLock { $0.entries.removeValue(forKey: id) }
     }
 
-    /// Counts a request starting (`true`) or ending (`false`) on a connection.
+    /// Counts an HTTP/1.1 request starting (`true`) or ending (`false`) on a connection.
     /// - Returns: `false` when the connection went idle during a shutdown and must close now.
     @discardableResult
     func setBusy(_ id: Int, _ busy: Bool) -> Bool {
@@ -56,12 +74,23 @@ final class ConnectionTracker: Sendable {
         for channel in all { channel.close(promise: nil) }
     }
 
-    /// Begins a graceful shutdown: idle connections are closed now, busy ones after their response.
+    /// Begins a graceful shutdown: idle HTTP/1.1 connections (and those still negotiating) are
+    /// closed now, busy ones after their response; HTTP/2 connections are quiesced.
     func beginShutdown() {
-        let idle = state.withLock { state -> [any Channel] in
+        let (idle, quiescing) = state.withLock { state -> ([any Channel], [@Sendable () -> Void]) in
             state.shuttingDown = true
-            return state.entries.values.filter { $0.busy == 0 }.map(\.channel)
+            var idle: [any Channel] = []
+            var quiescing: [@Sendable () -> Void] = []
+            for entry in state.entries.values {
+                if let quiesce = entry.quiesce {
+                    quiescing.append(quiesce)
+                } else if entry.busy == 0 {
+                    idle.append(entry.channel)
+                }
+            }
+            return (idle, quiescing)
         }
         for channel in idle { channel.close(promise: nil) }
+        for quiesce in quiescing { quiesce() }
     }
 }

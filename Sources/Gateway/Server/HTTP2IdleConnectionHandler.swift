@@ -15,12 +15,18 @@ import NIOHTTP2
 /// Sits after `NIOHTTP2Handler`. Its inline multiplexer reports streams to a
 /// `NIOHTTP2StreamDelegate` (``streamDelegate``), not down the pipeline; those reports drive a
 /// small state machine: `idle` (timer armed) ⇄ `active(openStreams)`, then `closing` and `closed`.
+///
+/// A graceful shutdown (``beginShutdown()``) says GOAWAY at once, naming the last stream the
+/// client opened: an idle connection then closes as after its timeout, an active one goes to
+/// `draining(openStreams)`, where its streams in flight finish, and closes once the last has.
 final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
 
     private enum State {
         case idle(Scheduled<Void>?)
         case active(openStreams: Int)
+        /// GOAWAY sent for a shutdown; the streams in flight finish, then the connection closes.
+        case draining(openStreams: Int)
         case closing
         case closed
     }
@@ -81,17 +87,54 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
             state = .active(openStreams: 1)
         case .active(let open):
             state = .active(openStreams: open + 1)
+        case .draining(let open):
+            state = .draining(openStreams: open + 1)
         case .closing, .closed:
             break
         }
     }
 
     private func streamClosed() {
-        guard case .active(let open) = state else { return }
-        if open <= 1 {
-            if let context { becomeIdle(context: context) }
-        } else {
-            state = .active(openStreams: open - 1)
+        switch state {
+        case .active(let open):
+            if open <= 1 {
+                if let context { becomeIdle(context: context) }
+            } else {
+                state = .active(openStreams: open - 1)
+            }
+        case .draining(let open):
+            if open <= 1 {
+                state = .closing
+                // Reported from inside the HTTP/2 handler's own write or read: close afterwards.
+                guard let context else { return }
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.sayGoAwayAndCloseOutput(context: context)
+                }
+            } else {
+                state = .draining(openStreams: open - 1)
+            }
+        case .idle, .closing, .closed:
+            break
+        }
+    }
+
+    /// Begins a graceful close for a shutdown: GOAWAY now, so that the client opens no more
+    /// streams here; an idle connection then closes, an active one once its streams have ended.
+    /// Call on the connection's event loop.
+    func beginShutdown() {
+        guard let context else { return }
+        switch state {
+        case .idle(let timer):
+            timer?.cancel()
+            state = .closing
+            sayGoAwayAndCloseOutput(context: context)
+        case .active(let open):
+            state = .draining(openStreams: open)
+            context.writeAndFlush(NIOAny(goAwayFrame), promise: nil)
+        case .draining, .closing, .closed:
+            break
         }
     }
 
@@ -113,7 +156,7 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
         switch state {
         case .idle(let timer): timer?.cancel()
         case .active: break
-        case .closing, .closed: return
+        case .draining, .closing, .closed: return
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         state = .idle(context.eventLoop.scheduleTask(in: timeout) {
@@ -122,14 +165,24 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
         })
     }
 
-    /// Says GOAWAY, then closes only the output (TLS close_notify and FIN after everything
-    /// queued) and lets the client close: the responses of streams that already ended may still
-    /// be on their way, and closing a socket with unread input resets it, dropping them. A client
-    /// that does not close within `drainTimeout` is closed for good.
+    /// GOAWAY without error, naming the highest stream the client opened.
+    private var goAwayFrame: HTTP2Frame {
+        HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+    }
+
+    /// Closes a connection that has had no stream for `timeout`.
     private func goAway(context: ChannelHandlerContext) {
         guard case .idle = state else { return }
         state = .closing
-        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+        sayGoAwayAndCloseOutput(context: context)
+    }
+
+    /// Says GOAWAY (again, after a shutdown's first one: the last stream id stays the same), then
+    /// closes only the output (TLS close_notify and FIN after everything queued) and lets the
+    /// client close: the responses of streams that already ended may still be on their way, and
+    /// closing a socket with unread input resets it, dropping them. A client that does not close
+    /// within `drainTimeout` is closed for good.
+    private func sayGoAwayAndCloseOutput(context: ChannelHandlerContext) {
         let written = context.eventLoop.makePromise(of: Void.self)
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         written.futureResult.whenComplete { _ in
@@ -140,6 +193,6 @@ final class HTTP2IdleConnectionHandler: ChannelInboundHandler, RemovableChannelH
         }
         let forced = context.eventLoop.scheduleTask(in: drainTimeout) { loopBound.value.close(promise: nil) }
         context.channel.closeFuture.whenComplete { _ in forced.cancel() }
-        context.writeAndFlush(NIOAny(frame), promise: written)
+        context.writeAndFlush(NIOAny(goAwayFrame), promise: written)
     }
 }

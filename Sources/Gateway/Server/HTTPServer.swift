@@ -57,6 +57,15 @@ struct HTTPServer: Sendable {
     var admission: (any RequestAdmission)?
     /// Upstream connections of the forwarding core.
     var upstreamPool = UpstreamConnectionPool()
+    /// Sets an accepted connection's socket options, on its event loop. A failure is logged and
+    /// closes that connection only; the listener goes on accepting.
+    var prepareConnection: @Sendable (any Channel) throws -> Void = HTTPServer.disableNagle
+
+    /// `TCP_NODELAY` (`IPPROTO_TCP`): responses and token answers go out without waiting for an
+    /// acknowledgement. Needs no privilege.
+    static func disableNagle(_ channel: any Channel) throws {
+        try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
+    }
 
     typealias PartsChannel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
@@ -184,14 +193,24 @@ struct HTTPServer: Sendable {
         let admission = admission
         let pool = upstreamPool
         let trustedProxies = trustedProxies
+        let prepareConnection = prepareConnection
+        // No child channel options: the bootstrap would report their failure on the listener,
+        // which ends the accept loop. Each connection is prepared in its initializer instead,
+        // where a failure closes it alone.
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel -> EventLoopFuture<Accepted> in
+                let peer = channel.remoteAddress?.ipAddress ?? "unknown"
+                do {
+                    try prepareConnection(channel)
+                } catch {
+                    logger.warning("connection refused: its socket could not be set up", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                    channel.close(promise: nil)
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
                 let info = ConnectionInfo()
                 let number = counter.add(1, ordering: .relaxed).newValue
-                let peer = channel.remoteAddress?.ipAddress ?? "unknown"
                 let forwarding = ForwardingSetup(
                     admission: admission, pool: pool, connections: tracker, number: number,
                     clientAddress: { headers in Self.clientAddress(peer: peer, info: info, headers: headers, trusted: trustedProxies()) })
@@ -218,6 +237,8 @@ struct HTTPServer: Sendable {
                         return channel.eventLoop.makeSucceededFuture(.plain(connection, info, number: number))
                     }
                 } catch {
+                    logger.warning("connection refused: its pipeline could not be set up", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                    channel.close(promise: nil)
                     return channel.eventLoop.makeFailedFuture(error)
                 }
                 // The TLS handshake and ALPN, or the h2c preface, get the head timeout too; each
@@ -239,6 +260,7 @@ struct HTTPServer: Sendable {
                     return .negotiating(negotiated, channel, info, number: number)
                 }
             }
+        try await ListenerErrorHandler.install(on: listener.channel, logger: logger)
         onListening(listener.channel.localAddress?.port ?? port)
         logger.notice("listening", metadata: ["address": "\(host):\(listener.channel.localAddress?.port ?? port)"])
         let onShutdown = onShutdown
@@ -298,6 +320,12 @@ struct HTTPServer: Sendable {
                 case .http1_1(let connection):
                     await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
                 case .http2((_, let multiplexer)):
+                    // A shutdown says GOAWAY here and closes once the streams in flight have ended.
+                    connections.servesHTTP2(number) { [channel] in
+                        channel.eventLoop.execute {
+                            try? channel.pipeline.syncOperations.handler(type: HTTP2IdleConnectionHandler.self).beginShutdown()
+                        }
+                    }
                     try await withThrowingDiscardingTaskGroup { group in
                         for try await stream in multiplexer.inbound {
                             group.addTask { await self.serveRequests(on: stream, number: number, info: info, isHTTP2: true) }
@@ -342,7 +370,8 @@ struct HTTPServer: Sendable {
                 let stream = InboundRequestStream(inbound)
                 var awaitStreamEnd = false
                 while let head = try await stream.nextHead() {
-                    connections.setBusy(number, true)
+                    // An HTTP/2 connection counts its streams itself (HTTP2IdleConnectionHandler).
+                    if !isHTTP2 { connections.setBusy(number, true) }
                     stream.resetForNextRequest()
                     // The forwarding core numbered the request and found its client's address.
                     let (id, remote) = served.sequence.takeHandedOff()
