@@ -112,13 +112,12 @@ struct ProtocolCompletenessTests {
     @Test("a robot created with the CLI pushes with skopeo, lists tags with curl -u, and stops working right after robot revoke, its refresh tokens included")
     func robotLifecycle() async throws {
         let deployment = try await Self.setup.value
-        let binary = try portcullisBinary()
-        let created = try await Command(binary, ["robot", "create", "ci", "--config", deployment.configurationPath, "--expires", "1d", "--label", "team=platform"]).runInBackground().checked()
+        let created = try await GatewayUser.portcullis(["robot", "create", "ci", "--config", deployment.configurationPath, "--expires", "1d", "--label", "team=platform"]).runInBackground().checked()
         let secret = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(secret.count >= 40)
         let stored = try String(contentsOfFile: deployment.directory + "/robots.json", encoding: .utf8)
         #expect(!stored.contains(secret), "the robots file holds the secret itself")
-        let listed = try await Command(binary, ["robot", "list", "--config", deployment.configurationPath]).runInBackground().checked()
+        let listed = try await GatewayUser.portcullis(["robot", "list", "--config", deployment.configurationPath]).runInBackground().checked()
         #expect(listed.standardOutput.contains("ci\texpires ") && listed.standardOutput.contains("team=platform"))
 
         let (layout, _) = try writeImage(named: "robot", content: "robot")
@@ -136,7 +135,7 @@ struct ProtocolCompletenessTests {
         let refresh = try #require(login["refresh_token"] as? String)
         #expect(await split(try post(deployment, ["grant_type": "refresh_token", "refresh_token": refresh, "service": "portcullis"])).status == "200")
 
-        _ = try await Command(binary, ["robot", "revoke", "ci", "--config", deployment.configurationPath]).runInBackground().checked()
+        _ = try await GatewayUser.portcullis(["robot", "revoke", "ci", "--config", deployment.configurationPath]).runInBackground().checked()
         var status = ""
         for _ in 0..<50 {
             status = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "ci:\(secret)"], path: "/v2/ci/app/tags/list").standardOutput

@@ -26,11 +26,10 @@ struct RetentionTests {
 
     static let setup = Task { () throws -> Fixture in
         let deployment = try await Deployment.start(users: users, rules: rules, extraConfiguration: "retention:\n  push_times: push-times.log")
-        let binary = try portcullisBinary()
-        let created = try Command(binary, ["robot", "create", "portcullis-prune", "--config", deployment.configurationPath, "--expires", "1d"])
+        let created = try GatewayUser.portcullis(["robot", "create", "portcullis-prune", "--config", deployment.configurationPath, "--expires", "1d"])
             .run().checked()
         let secret = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
-        _ = try await Command(binary, ["robot", "create", "prune-reader", "--config", deployment.configurationPath, "--expires", "1d"]).runInBackground().checked()
+        _ = try await GatewayUser.portcullis(["robot", "create", "prune-reader", "--config", deployment.configurationPath, "--expires", "1d"]).runInBackground().checked()
 
         // Every image shares its base layer; each has one layer of its own.
         let base = Data((0..<8192).map { UInt8(($0 * 31) & 0xFF) })

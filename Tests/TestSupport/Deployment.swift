@@ -183,6 +183,7 @@ public final class Deployment: Sendable {
         }
         let temporary = directory + "/users.htpasswd.new"
         try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: temporary))
+        try GatewayUser.handOver(temporary)
         guard rename(temporary, directory + "/users.htpasswd") == 0 else {
             throw HarnessError("cannot replace users.htpasswd: errno \(errno)")
         }

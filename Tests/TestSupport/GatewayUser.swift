@@ -38,6 +38,14 @@ public enum GatewayUser {
         try Command("chown", ["-R", "\(id):\(id)", directory]).run().checked()
     }
 
+    /// `portcullis ARGUMENTS` run as the gateway user, as an operator runs it in the pod
+    /// (`kubectl exec`): for the commands that write files the running Portcullis reads
+    /// (`robot create`, `robot revoke`).
+    public static func portcullis(_ arguments: [String], timeout: Duration? = nil) throws -> Command {
+        let command = try command(try portcullisBinary(), arguments)
+        return Command(command.executable, command.arguments, timeout: timeout)
+    }
+
     /// `executable`, or a copy the gateway user can reach when a directory on its path is closed
     /// to others (a checkout under /root, say).
     private static func reachable(_ executable: String) throws -> String {

@@ -25,6 +25,8 @@ public enum TestCertificateAuthority {
         ] {
             _ = try Command("openssl", arguments).run().checked()
         }
+        try GatewayUser.handOver("\(directory)/server.key.new")
+        try GatewayUser.handOver("\(directory)/server.crt.new")
         // Key first, then certificate: each rename is atomic.
         try? FileManager.default.removeItem(atPath: "\(directory)/server.key")
         try FileManager.default.moveItem(atPath: "\(directory)/server.key.new", toPath: "\(directory)/server.key")
