@@ -147,6 +147,25 @@ struct ProtocolCompletenessTests {
         #expect(redeemed.status == "401", "the robot's refresh token still works after revoke: \(redeemed)")
     }
 
+    @Test("robot create run by root keeps the robots file's owner, so the unprivileged Portcullis reads the new robot at once")
+    func robotCreatedByRootStaysReadable() async throws {
+        let deployment = try await Self.setup.value
+        let robots = deployment.directory + "/robots.json"
+        _ = try await GatewayUser.portcullis(["robot", "create", "owner-a", "--config", deployment.configurationPath, "--expires", "1d"]).runInBackground().checked()
+        func owner() throws -> Int { (try FileManager.default.attributesOfItem(atPath: robots)[.ownerAccountID] as? NSNumber)?.intValue ?? -1 }
+        #expect(try owner() == GatewayUser.id || !GatewayUser.dropsPrivileges)
+        let reloads = deployment.gateway.log.components(separatedBy: "configuration reloaded").count
+        let created = try await Command(try portcullisBinary(), ["robot", "create", "owner-b", "--config", deployment.configurationPath, "--expires", "1d"]).runInBackground().checked()
+        let secret = created.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try owner() == GatewayUser.id || !GatewayUser.dropsPrivileges, "root's robot create gave robots.json to root")
+        let log = await deployment.gateway.log(once: {
+            $0.components(separatedBy: "configuration reloaded").count > reloads || $0.contains("configuration change refused")
+        }, timeout: .seconds(30))
+        #expect(!log.contains("configuration change refused"), "\(log)")
+        let token = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "owner-b:\(secret)"], path: "/token?service=portcullis")
+        #expect(token.standardOutput == "200")
+    }
+
     @Test("the catalog is filtered per account and paginated with n, last and Link; a rule with actions [] refuses it")
     func filteredCatalogPagination() async throws {
         let deployment = try await Self.setup.value

@@ -41,11 +41,21 @@ struct RobotCommand: ParsableCommand {
             }
         }
 
-        /// Replaces the robots file atomically (write a sibling, then rename over it).
+        /// Replaces the robots file atomically (write a sibling, then rename over it). Run as root,
+        /// the new file keeps the old one's owner: Portcullis runs unprivileged (UID 65532 in
+        /// deploy/k8s) and must still read the file, which only its owner may.
         func save(_ file: RobotFile, to path: String) throws {
             let temporary = path + ".tmp-\(getpid())"
             guard FileManager.default.createFile(atPath: temporary, contents: Data(file.json), attributes: [.posixPermissions: 0o600]) else {
                 throw ValidationError("cannot write \(temporary)")
+            }
+            var existing = stat()
+            if geteuid() == 0, stat(path, &existing) == 0, existing.st_uid != 0 || existing.st_gid != 0 {
+                guard chown(temporary, existing.st_uid, existing.st_gid) == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    unlink(temporary)
+                    throw ValidationError("cannot give \(temporary) the owner of \(path): \(reason)")
+                }
             }
             guard rename(temporary, path) == 0 else {
                 unlink(temporary)
