@@ -111,7 +111,7 @@ let package = Package(
         // Unit tests of the gateway's pure parts (header rules, h2c detection) on NIO's EmbeddedChannel.
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", .product(name: "NIOEmbedded", package: "swift-nio")]
+            dependencies: ["Gateway", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -10,145 +10,6 @@ import Testing
 /// both directions, early closes on either side, and when an upstream connection is reused.
 @Suite("forwarding core")
 struct ForwardingHandlerTests {
-    // MARK: Test doubles
-
-    /// Counts the `read` calls that travel past it towards the head of a pipeline.
-    final class ReadCounter: ChannelOutboundHandler {
-        typealias OutboundIn = Any
-        var reads = 0
-        func read(context: ChannelHandlerContext) {
-            reads += 1
-            context.read()
-        }
-    }
-
-    /// Collects the request parts the forwarding handler passes on (requests handed off).
-    final class InboundCollector: ChannelInboundHandler {
-        typealias InboundIn = HTTPServerRequestPart
-        var parts: [HTTPServerRequestPart] = []
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            parts.append(unwrapInboundIn(data))
-        }
-    }
-
-    /// A request the admission forwarded: its rewritten head, and what the core told it.
-    final class TestRequest: ForwardedRequest {
-        let upstreamHead: HTTPRequestHead
-        let endpoint: UpstreamEndpoint
-        let silenceTimeout: TimeAmount = .seconds(30)
-        /// What to do with the registry's response head.
-        var decide: (HTTPResponseHead) -> ResponseDecision = { .relay($0) }
-        var responseHeads: [HTTPResponseHead] = []
-        var upstreamErrors: [any Error] = []
-        var outcomes: [ExchangeOutcome] = []
-
-        static let unavailableBody = Array("registry unavailable\n".utf8)
-
-        init(upstreamHead: HTTPRequestHead) throws {
-            self.upstreamHead = upstreamHead
-            self.endpoint = try UpstreamEndpoint(url: "http://127.0.0.1:5000")
-        }
-
-        func responseHead(_ head: HTTPResponseHead) -> ResponseDecision {
-            responseHeads.append(head)
-            return decide(head)
-        }
-
-        func upstreamFailed(_ error: any Error) -> LocalResponse {
-            upstreamErrors.append(error)
-            return LocalResponse(status: .serviceUnavailable, headers: ["Content-Type": "text/plain"], body: Self.unavailableBody)
-        }
-
-        func finished(_ outcome: ExchangeOutcome) {
-            outcomes.append(outcome)
-        }
-    }
-
-    /// Admits every head (rewriting its credentials and `Host`), except those `handOff` picks.
-    final class TestAdmission: RequestAdmission, @unchecked Sendable {
-        var handOff: (HTTPRequestHead) -> Bool = { _ in false }
-        /// Answers heads at once with this instead of forwarding, when it returns one.
-        var answer: (HTTPRequestHead) -> LocalResponse? = { _ in nil }
-        /// Set on each admitted request before it is returned.
-        var configure: (TestRequest) -> Void = { _ in }
-        var clients: [ClientRequest] = []
-        var admitted: [TestRequest] = []
-
-        func admit(_ head: HTTPRequestHead, client: ClientRequest) -> Admission? {
-            clients.append(client)
-            if handOff(head) { return nil }
-            if let response = answer(head) { return .respond(response) }
-            guard let request = try? TestRequest(upstreamHead: ForwardingHandlerTests.rewritten(head)) else { return nil }
-            configure(request)
-            admitted.append(request)
-            return .forward(request)
-        }
-    }
-
-    /// Upstream connections on `EmbeddedChannel`s: [ReadCounter, UpstreamConnection], connected.
-    /// A connection released as reusable (and still open) is handed out again, like the real pool.
-    final class TestSource: UpstreamConnectionSource, @unchecked Sendable {
-        let loop: EmbeddedEventLoop
-        var channels: [EmbeddedChannel] = []
-        var counters: [ReadCounter] = []
-        var connections: [UpstreamConnection] = []
-        var idle: [UpstreamConnection] = []
-        var releases: [(connection: UpstreamConnection, reusable: Bool)] = []
-        var acquisitions = 0
-        /// When set, the next acquisition fails with this.
-        var failNext: (any Error)?
-        /// When set, acquisitions complete only when the test completes `pending`.
-        var deferred = false
-        var pending: [(promise: EventLoopPromise<UpstreamConnection>, connection: UpstreamConnection)] = []
-
-        init(loop: EmbeddedEventLoop) {
-            self.loop = loop
-        }
-
-        func acquire(_ endpoint: UpstreamEndpoint, on eventLoop: any EventLoop, silenceTimeout: TimeAmount) -> EventLoopFuture<UpstreamConnection> {
-            acquisitions += 1
-            if let error = failNext {
-                failNext = nil
-                return loop.makeFailedFuture(error)
-            }
-            if let connection = idle.popLast() {
-                connection.silenceTimeout = silenceTimeout
-                return loop.makeSucceededFuture(connection)
-            }
-            let channel = EmbeddedChannel(handler: nil, loop: loop)
-            let counter = ReadCounter()
-            let connection = UpstreamConnection(silenceTimeout: silenceTimeout)
-            do {
-                try channel.pipeline.syncOperations.addHandler(counter)
-                try channel.pipeline.syncOperations.addHandler(connection)
-                channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 5000), promise: nil)
-            } catch {
-                return loop.makeFailedFuture(error)
-            }
-            channels.append(channel)
-            counters.append(counter)
-            connections.append(connection)
-            if deferred {
-                let promise = loop.makePromise(of: UpstreamConnection.self)
-                pending.append((promise, connection))
-                return promise.futureResult
-            }
-            return loop.makeSucceededFuture(connection)
-        }
-
-        func release(_ connection: UpstreamConnection, endpoint: UpstreamEndpoint, reusable: Bool) {
-            releases.append((connection, reusable))
-            guard reusable, connection.isActive else {
-                connection.close()
-                return
-            }
-            connection.delegate = nil
-            idle.append(connection)
-        }
-    }
-
-    struct Unreachable: Error {}
-
     /// A client channel [ReadCounter, ForwardingHandler, InboundCollector], connected, with its
     /// admission and upstream source, all on one embedded loop.
     final class Harness {
@@ -216,14 +77,6 @@ struct ForwardingHandlerTests {
 
     // MARK: Fixtures
 
-    static func rewritten(_ head: HTTPRequestHead) -> HTTPRequestHead {
-        var upstream = head
-        upstream.headers.remove(name: "authorization")
-        upstream.headers.replaceOrAdd(name: "Host", value: "registry")
-        upstream.headers.add(name: "Authorization", value: "Bearer upstream-token")
-        return upstream
-    }
-
     static func request(_ method: HTTPMethod = .GET, _ uri: String = "/v2/library/alpine/manifests/3.20", headers: HTTPHeaders = [:]) -> HTTPRequestHead {
         var all: HTTPHeaders = ["Host": "portcullis.example", "Authorization": "Basic YWxpY2U6c2VjcmV0"]
         all.add(contentsOf: headers)
@@ -257,7 +110,7 @@ struct ForwardingHandlerTests {
         try h.send(.end(nil))
 
         #expect(h.source.acquisitions == 1)
-        let expectedHead = Self.rewritten(head)
+        let expectedHead = TestAdmission.rewritten(head)
         #expect(expectedHead != head, "the fixture's rewrite must change the head")
         #expect(try h.upstreamReceived() == [.head(expectedHead), .end(nil)])
         #expect(h.admission.clients.map(\.id) == ["1-1"])
@@ -323,7 +176,7 @@ struct ForwardingHandlerTests {
         h.loop.run()
         #expect(
             try h.upstreamReceived()
-                == [.head(Self.rewritten(head)), .body(.byteBuffer(Self.buffer("abc"))), .body(.byteBuffer(Self.buffer("def"))), .end(nil)])
+                == [.head(TestAdmission.rewritten(head)), .body(.byteBuffer(Self.buffer("abc"))), .body(.byteBuffer(Self.buffer("def"))), .end(nil)])
         try h.respond(.head(Self.response(.created, headers: ["Content-Length": "0"])))
         try h.respond(.end(nil))
         #expect(try h.clientReceived() == [.head(Self.response(.created, headers: ["Content-Length": "0"])), .end(nil)])
@@ -392,7 +245,7 @@ struct ForwardingHandlerTests {
         try h.send(.end(nil))
         #expect(
             try h.upstreamReceived()
-                == [.head(Self.rewritten(Self.request(.PATCH, "/v2/library/alpine/blobs/uploads/abc", headers: ["Content-Length": "10"]))),
+                == [.head(TestAdmission.rewritten(Self.request(.PATCH, "/v2/library/alpine/blobs/uploads/abc", headers: ["Content-Length": "10"]))),
                     .body(.byteBuffer(Self.buffer("01234"))), .body(.byteBuffer(Self.buffer("56789"))), .end(nil)])
     }
 
@@ -581,7 +434,7 @@ struct ForwardingHandlerTests {
         try h.send(.end(nil))
         #expect(h.source.acquisitions == 2)
         #expect(h.source.channels.count == 1, "no second connection is made")
-        #expect(try h.upstreamReceived() == [.head(Self.rewritten(second)), .end(nil)])
+        #expect(try h.upstreamReceived() == [.head(TestAdmission.rewritten(second)), .end(nil)])
         #expect(h.admission.clients.map(\.id) == ["1-1", "1-2"])
         try h.respond(.head(Self.response(headers: ["Content-Length": "1234"])))
         try h.respond(.end(nil))
@@ -607,7 +460,7 @@ struct ForwardingHandlerTests {
         try h.send(.head(Self.request()))
         try h.send(.end(nil))
         #expect(h.source.channels.count == 2, "a new connection is made")
-        #expect(try h.upstreamReceived(on: 1).first == .head(Self.rewritten(Self.request())))
+        #expect(try h.upstreamReceived(on: 1).first == .head(TestAdmission.rewritten(Self.request())))
     }
 
     @Test("an upstream connection whose request body had not ended when the response did is not reusable")
@@ -650,7 +503,7 @@ struct ForwardingHandlerTests {
         try h.send(.end(nil))
         #expect(h.collector.parts.count == 3, "the admitted request does not pass through")
         #expect(h.source.acquisitions == 1)
-        #expect(try h.upstreamReceived() == [.head(Self.rewritten(next)), .end(nil)])
+        #expect(try h.upstreamReceived() == [.head(TestAdmission.rewritten(next)), .end(nil)])
         #expect(h.admission.clients.map(\.id) == ["1-1", "1-2"])
     }
 
@@ -677,6 +530,6 @@ struct ForwardingHandlerTests {
         let next = Self.request()
         try h.send(.head(next))
         try h.send(.end(nil))
-        #expect(try h.upstreamReceived() == [.head(Self.rewritten(next)), .end(nil)])
+        #expect(try h.upstreamReceived() == [.head(TestAdmission.rewritten(next)), .end(nil)])
     }
 }

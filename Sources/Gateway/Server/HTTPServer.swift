@@ -82,7 +82,8 @@ struct HTTPServer: Sendable {
     /// What each connection's forwarding cores share.
     struct ForwardingSetup: Sendable {
         let admission: (any RequestAdmission)?
-        let pool: UpstreamConnectionPool
+        /// The upstream connections (the server's ``UpstreamConnectionPool``; a test's own source).
+        let pool: any UpstreamConnectionSource
         let connections: ConnectionTracker
         let number: Int
         let clientAddress: @Sendable (HTTPHeaders) -> String
