@@ -65,10 +65,15 @@ fuzz-http: setup
 # - image: the release binary (--static-swift-stdlib, .build-release), its shared libraries checked
 #   against deploy/image/runtime-packages, a debootstrap minbase filesystem (cached in
 #   .build-image/) with those packages, committed with buildah as localhost/portcullis:VERSION;
-# It installs its tools first (PORTCULLIS_IMAGE=1 scripts/setup: debootstrap, buildah).
-.PHONY: image-setup image
+# - test-image: that image run as deploy/k8s/base runs it (read-only root, UID/GID 65532, no
+#   capability, the pod's files at /etc/portcullis) in front of a real docker-registry and slapd.
+# Both install their tools first (PORTCULLIS_IMAGE=1 scripts/setup: debootstrap, buildah).
+.PHONY: image-setup image test-image
 image-setup:
 	PORTCULLIS_IMAGE=1 bash scripts/setup
 
 image: image-setup
 	SWIFT="$(SWIFT)" bash scripts/build-image
+
+test-image: image
+	bash scripts/test-image
