@@ -24,7 +24,7 @@ demo: setup
 	"$$($(SWIFT) build --show-bin-path)/portcullis" demo
 
 clean:
-	rm -rf .build .build-fuzz .build-release
+	rm -rf .build .build-fuzz .build-release .build-image
 
 # Benchmark: bare registry vs nginx (recipe, tuned) vs Portcullis; installs nginx and wrk, builds
 # the release binary into .build-release, writes bench/results/ and quotes it in README.md.
@@ -59,3 +59,21 @@ fuzz-http: setup
 	PORTCULLIS_FUZZ_REQUESTS="$(FUZZ_REQUESTS)" PORTCULLIS_FUZZ_SEED="$(FUZZ_SEED)" \
 		PORTCULLIS_BIN="$$($(SWIFT) build --show-bin-path)/portcullis" \
 		$(SWIFT) test --skip-build --filter 'HostileHTTPTests/randomMutations'
+
+# The container image that deploy/image/image.env defines (README "Deploying on Kubernetes"), as
+# root and without a container engine:
+# - image: the release binary (--static-swift-stdlib, .build-release), its shared libraries checked
+#   against deploy/image/runtime-packages, a debootstrap minbase filesystem (cached in
+#   .build-image/) with those packages, committed with buildah as localhost/portcullis:VERSION;
+# - test-image: that image run as deploy/k8s/base runs it (read-only root, UID/GID 65532, no
+#   capability, the pod's files at /etc/portcullis) in front of a real docker-registry and slapd.
+# Both install their tools first (PORTCULLIS_IMAGE=1 scripts/setup: debootstrap, buildah).
+.PHONY: image-setup image test-image
+image-setup:
+	PORTCULLIS_IMAGE=1 bash scripts/setup
+
+image: image-setup
+	SWIFT="$(SWIFT)" bash scripts/build-image
+
+test-image: image
+	bash scripts/test-image

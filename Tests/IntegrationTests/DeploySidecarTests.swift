@@ -349,6 +349,17 @@ struct DeploySidecarTests {
         Breakage(
             name: "a Containerfile copying a file that does not exist", file: "Containerfile", original: "COPY Sources ./Sources",
             replacement: "COPY Source ./Sources", message: "copies Source, which does not exist"),
+        Breakage(
+            name: "a Containerfile installing a runtime package by name instead of from deploy/image/runtime-packages", file: "Containerfile",
+            original: "apt-get install -y --no-install-recommends \\\n    && rm -rf /var/lib/apt/lists/* /image",
+            replacement: "apt-get install -y --no-install-recommends zlib1g \\\n    && rm -rf /var/lib/apt/lists/* /image",
+            message: "the runtime stage installs zlib1g by name"),
+        Breakage(
+            name: "a Containerfile whose user is not the image definition's", file: "Containerfile", original: "USER 65532:65532",
+            replacement: "USER 1000:1000", message: "USER is 1000:1000"),
+        Breakage(
+            name: "a Deployment running as another user than the image's", file: "base/deployment.yaml", original: "runAsUser: 65532",
+            replacement: "runAsUser: 1000", message: "runs as 1000:65532 (runAsUser:runAsGroup), the image as 65532:65532"),
     ]
 
     @Test("check-deploy fails, naming the problem, on a deliberately broken copy", arguments: breakages)
@@ -358,7 +369,7 @@ struct DeploySidecarTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.copyItem(atPath: repositoryRoot + "/deploy/k8s", toPath: directory + "/k8s")
         try FileManager.default.createDirectory(atPath: directory + "/context", withIntermediateDirectories: true)
-        for item in ["Containerfile", "Package.swift", "Sources", "Tests"] {
+        for item in ["Containerfile", "Package.swift", "Sources", "Tests", "deploy"] {
             try FileManager.default.createSymbolicLink(atPath: directory + "/context/" + item, withDestinationPath: repositoryRoot + "/" + item)
         }
         if !breakage.original.isEmpty {
