@@ -136,6 +136,48 @@ struct CommandLineTests {
         #expect(bad.status == 2 && bad.standardError.contains("repository:team/app"), "\(bad)")
     }
 
+    @Test("robot create and revoke run at the same time lose no robot: every one created is listed, every one revoked is gone")
+    func concurrentRobotCommandsLoseNothing() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("robots-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
+        let path = directory + "/portcullis.yaml"
+        try Data(
+            """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstream: {url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: x5c, service: registry, issuer: portcullis}
+            token: {service: portcullis, issuer: portcullis, key: token.key, certificate: token.crt}
+            users: {robots: robots.json}
+            rules:
+              - {account: "*", name: "**", actions: [pull]}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: path))
+        let binary = try portcullisBinary()
+        let names = (0..<12).map { "robot-\($0)" }
+        try await withThrowingTaskGroup(of: CommandResult.self) { group in
+            for name in names {
+                group.addTask { try await Command(binary, ["robot", "create", name, "--config", path, "--expires", "1d"]).runInBackground() }
+            }
+            for try await created in group { #expect(created.status == 0, "\(created)") }
+        }
+        let listed = try Command(binary, ["robot", "list", "--config", path]).run().checked()
+        let listedNames = Set(listed.standardOutput.split(separator: "\n").map { String($0.prefix { $0 != "\t" }) })
+        #expect(listedNames == Set(names), "\(listed.standardOutput)")
+
+        let revoked = names.filter { $0.hasSuffix("0") || $0.hasSuffix("1") || $0.hasSuffix("5") }
+        try await withThrowingTaskGroup(of: CommandResult.self) { group in
+            for name in revoked {
+                group.addTask { try await Command(binary, ["robot", "revoke", name, "--config", path]).runInBackground() }
+            }
+            group.addTask { try await Command(binary, ["robot", "create", "late", "--config", path, "--expires", "1d"]).runInBackground() }
+            for try await result in group { #expect(result.status == 0, "\(result)") }
+        }
+        let after = try Command(binary, ["robot", "list", "--config", path]).run().checked()
+        let afterNames = Set(after.standardOutput.split(separator: "\n").map { String($0.prefix { $0 != "\t" }) })
+        #expect(afterNames == Set(names).subtracting(revoked).union(["late"]), "\(after.standardOutput)")
+    }
+
     @Test("check-config names each bad upstreams entry with its path: two names alike, shares over 100%, a pattern claimed twice, two primaries, a key hint the version cannot read")
     func checkConfigReportsUpstreamProblems() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("upstreams-\(UUID().uuidString.prefix(8))").path

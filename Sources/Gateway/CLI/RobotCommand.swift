@@ -14,8 +14,8 @@ struct RobotCommand: ParsableCommand {
         @Option(name: .long, help: "The YAML configuration file (its users.robots names the robots file).")
         var config: String
 
-        /// The robots file path and its current content.
-        func load() throws -> (path: String, file: RobotFile, htpasswdUsers: Set<String>) {
+        /// The robots file's path (users.robots) and the htpasswd users a robot may not shadow.
+        func locate() throws -> (path: String, htpasswdUsers: Set<String>) {
             let configuration: GatewayConfiguration
             do {
                 configuration = try ConfigurationLoader.load(path: config)
@@ -31,14 +31,40 @@ struct RobotCommand: ParsableCommand {
             {
                 users = Set(file.entries.keys)
             }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                return (path, RobotFile(), users)
-            }
+            return (path, users)
+        }
+
+        /// The robots file's current content (empty when it does not exist yet).
+        func read(_ path: String) throws -> RobotFile {
+            guard let data = FileManager.default.contents(atPath: path) else { return RobotFile() }
             do {
-                return (path, try RobotFile(json: Array(data)), users)
+                return try RobotFile(json: Array(data))
             } catch let error as PolicyError {
                 throw ValidationError("\(path): \(error.message)")
             }
+        }
+
+        /// Reads, changes and replaces the robots file holding an exclusive `flock` on its
+        /// directory, so that two `robot create`/`revoke` run at once cannot both read the same
+        /// file and the second rename drop the first one's robot. The directory rather than a lock
+        /// file: nothing is left behind, and root and Portcullis's user can both take it.
+        func update<T>(_ change: (inout RobotFile, _ htpasswdUsers: Set<String>) throws -> T) throws -> T {
+            let (path, users) = try locate()
+            let directory = (path as NSString).deletingLastPathComponent
+            let descriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                throw ValidationError("cannot open \(directory) to lock the robots file: \(String(cString: strerror(errno)))")
+            }
+            defer { close(descriptor) }
+            while flock(descriptor, LOCK_EX) != 0 {
+                guard errno == EINTR else {
+                    throw ValidationError("cannot lock \(directory) for the robots file: \(String(cString: strerror(errno)))")
+                }
+            }
+            var file = try read(path)
+            let result = try change(&file, users)
+            try save(file, to: path)
+            return result
         }
 
         /// Replaces the robots file atomically (write a sibling, then rename over it). Run as root,
@@ -86,21 +112,21 @@ struct RobotCommand: ParsableCommand {
                 }
                 labels[String(item[..<equals]), default: []].append(String(item[item.index(after: equals)...]))
             }
-            var (path, file, users) = try options.load()
-            guard !file.robots.contains(where: { $0.name == name }) else {
-                throw ValidationError("robot \"\(name)\" already exists; revoke it first")
-            }
-            guard !users.contains(name) else {
-                throw ValidationError("\"\(name)\" is an htpasswd user; choose another robot name")
-            }
             var generator = SystemRandomNumberGenerator()
             let secret = RobotFile.makeSecret(using: &generator)
             let now = Date().timeIntervalSince1970
-            file.robots.append(
-                RobotCredential(
-                    name: name, secretHash: RobotCredential.hash(secret: secret), expires: lifetime.map { now + $0 }, labels: labels,
-                    created: now.rounded(.down)))
-            try options.save(file, to: path)
+            try options.update { file, users in
+                guard !file.robots.contains(where: { $0.name == name }) else {
+                    throw ValidationError("robot \"\(name)\" already exists; revoke it first")
+                }
+                guard !users.contains(name) else {
+                    throw ValidationError("\"\(name)\" is an htpasswd user; choose another robot name")
+                }
+                file.robots.append(
+                    RobotCredential(
+                        name: name, secretHash: RobotCredential.hash(secret: secret), expires: lifetime.map { now + $0 }, labels: labels,
+                        created: now.rounded(.down)))
+            }
             print(secret)
             let until = lifetime.map { "until \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: now + $0)))" } ?? "without expiry"
             FileHandle.standardError.write(Data("robot \"\(name)\" created \(until); the secret above is shown only once\n".utf8))
@@ -113,7 +139,7 @@ struct RobotCommand: ParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() throws {
-            let (_, file, _) = try options.load()
+            let file = try options.read(try options.locate().path)
             let now = Date().timeIntervalSince1970
             let formatter = ISO8601DateFormatter()
             for robot in file.robots {
@@ -132,12 +158,12 @@ struct RobotCommand: ParsableCommand {
         @Argument(help: "The robot's account name.") var name: String
 
         func run() throws {
-            var (path, file, _) = try options.load()
-            guard file.robots.contains(where: { $0.name == name }) else {
-                throw ValidationError("no robot named \"\(name)\"")
+            try options.update { file, _ in
+                guard file.robots.contains(where: { $0.name == name }) else {
+                    throw ValidationError("no robot named \"\(name)\"")
+                }
+                file.robots.removeAll { $0.name == name }
             }
-            file.robots.removeAll { $0.name == name }
-            try options.save(file, to: path)
             print("robot \"\(name)\" revoked")
         }
     }
