@@ -16,12 +16,19 @@ struct RegistryBrowserInChromiumTests {
                   - {account: "*", name: "public/**", actions: [pull]}
                   - {account: "*", name: "${account}/**", actions: [pull, push, delete]}
                 """,
-            extraConfiguration: "ui: {enabled: true}")
+            extraConfiguration: "ui: {enabled: true}\nretention: {push_times: push-times.log}")
         defer { deployment.stop() }
         let (layout, image) = try writeImage(named: "chromium", content: "an image to look at")
         defer { try? FileManager.default.removeItem(atPath: layout) }
         for (account, reference) in [("alice", "alice/app:v1"), ("alice", "alice/app:latest"), ("bob", "bob/secret:v1"), ("admin", "public/base:v1")] {
             _ = try await deployment.push(layout, credentials: deployment.credentials(account), to: reference).checked()
+        }
+        // Reproducible builds write 0001-01-01 or 1970-01-01: shown by their recorded push time.
+        for (tag, created) in [("dated", "2024-05-01T12:00:00Z"), ("zero", "0001-01-01T00:00:00Z"), ("repro", "1970-01-01T00:00:00Z"), ("nocreated", nil)] {
+            let timed = FileManager.default.temporaryDirectory.appendingPathComponent("oci-chromium-\(tag)-\(UUID().uuidString.prefix(8))").path
+            defer { try? FileManager.default.removeItem(atPath: timed) }
+            _ = try OCIImageLayout.write(to: timed, tag: "v1", layers: [["own.txt": Data("timed \(tag)\n".utf8)]], created: created, label: tag)
+            _ = try await deployment.push(timed, credentials: deployment.credentials("alice"), to: "alice/times:\(tag)").checked()
         }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Browser/ui_walkthrough.py").path
         let screenshot = deployment.directory + "/ui-repository.png"
@@ -34,7 +41,7 @@ struct RegistryBrowserInChromiumTests {
         #expect(observed["wrong_password_error"] as? String == "Wrong user name or password.")
         #expect((observed["wrong_password_url"] as? String)?.hasSuffix("/ui/login") == true)
         #expect((observed["after_login_url"] as? String)?.hasSuffix("/ui/") == true)
-        #expect(observed["repositories"] as? [String] == ["alice/app", "public/base"], "\(observed)")
+        #expect(observed["repositories"] as? [String] == ["alice/app", "alice/times", "public/base"], "\(observed)")
         #expect(observed["filter_value"] as? String == "<b>bold</b>" && observed["bold_elements"] as? Int == 0, "HTML in a filter was rendered: \(observed)")
         #expect(observed["digest_sections"] as? Int == 1)
         #expect(observed["tags_in_first_section"] as? [String] == ["latest", "v1"])
@@ -42,6 +49,11 @@ struct RegistryBrowserInChromiumTests {
         #expect(pulls.contains("docker pull 127.0.0.1:\(deployment.gatewayPort)/alice/app:v1"))
         #expect(pulls.contains("docker pull 127.0.0.1:\(deployment.gatewayPort)/alice/app@\(image.manifestDigest)"))
         #expect(observed["pull_line_selectable"] as? String == "all", "a click does not select the whole pull line")
+        let times = observed["times"] as? [String: String] ?? [:]
+        #expect(times["dated"] == "created 2024-05-01T12:00:00Z", "\(observed)")
+        for tag in ["zero", "repro", "nocreated"] {
+            #expect(times[tag]?.wholeMatch(of: #/pushed 20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z/#) != nil, "\(tag): \(observed)")
+        }
         #expect((observed["confirm_title"] as? String)?.hasPrefix("Delete a manifest of alice/app") == true)
         #expect((observed["after_delete_url"] as? String)?.hasSuffix("/ui/r/alice/app") == true)
         #expect(observed["digest_sections_after_delete"] as? Int == 0)

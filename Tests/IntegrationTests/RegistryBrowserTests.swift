@@ -19,7 +19,7 @@ final class RegistryBrowserTests {
                   - {account: "*", name: "public/**", actions: [pull]}
                   - {account: "*", name: "${account}/**", actions: [pull, push, delete]}
                 """,
-            extraConfiguration: "ui: {enabled: true}\nthrottling: {max_failures: 3}")
+            extraConfiguration: "ui: {enabled: true}\nthrottling: {max_failures: 3}\nretention: {push_times: push-times.log}")
         jar = deployment.directory + "/cookies-\(UUID().uuidString.prefix(6))"
         let (layout, _) = try writeImage(named: "ui", content: "an image to browse")
         for (account, reference) in [("alice", "alice/app:v1"), ("alice", "alice/app:latest"), ("bob", "bob/secret:v1"), ("admin", "public/base:v1")] {
@@ -79,11 +79,38 @@ final class RegistryBrowserTests {
         #expect(repository.components(separatedBy: "<section class=\"digest\">").count == 2, "v1 and latest are one digest: \(repository)")
         #expect(repository.contains("docker pull 127.0.0.1:\(deployment.gatewayPort)/alice/app:latest") && repository.contains(">v1<"))
         #expect(repository.contains("docker pull 127.0.0.1:\(deployment.gatewayPort)/alice/app@sha256:"))
-        // What the manifest is: an image, its size (config and layers), and when it was created.
+        // What the manifest is: an image, its size (config and layers), and its time (this image has
+        // no creation time, so the push Portcullis recorded).
         #expect(repository.contains(#"<span class="kind">image</span>"#), "\(repository)")
         #expect(repository.range(of: #"<span class="size">[0-9.]+ (B|kB|MB)</span>"#, options: .regularExpression) != nil, "\(repository)")
-        #expect(repository.contains(#"<span class="created">"#))
+        #expect(repository.range(of: #"<span class="time">pushed [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z</span>"#, options: .regularExpression) != nil, "\(repository)")
         #expect(!repository.contains(#"class="platforms""#), "an image has no platform list")
+    }
+
+    @Test("an image's time is its creation time in RFC 3339, else its recorded push: 0001-01-01 and 1970-01-01 (reproducible builds) and no creation time show the push, said once")
+    func imageTimes() async throws {
+        let images = [("dated", "2024-05-01T12:00:00.25Z"), ("zero", "0001-01-01T00:00:00Z"), ("repro", "1970-01-01T00:00:00Z"), ("nocreated", nil)]
+        for (tag, created) in images {
+            let layout = FileManager.default.temporaryDirectory.appendingPathComponent("oci-time-\(tag)-\(UUID().uuidString.prefix(8))").path
+            defer { try? FileManager.default.removeItem(atPath: layout) }
+            _ = try OCIImageLayout.write(to: layout, tag: "v1", layers: [["own.txt": Data("timed \(tag)\n".utf8)]], created: created, label: tag)
+            _ = try await deployment.push(layout, credentials: deployment.credentials("alice"), to: "alice/times:\(tag)").checked()
+        }
+        _ = try await logIn("alice", "alice-secret")
+        let page = try await browse("/ui/r/alice/times")
+        #expect(page.hasPrefix("HTTP/1.1 200"), "\(page)")
+        var times: [String: String] = [:]
+        for section in page.components(separatedBy: "<section class=\"digest\">").dropFirst() {
+            guard let tag = section.firstMatch(of: #/<span class="tag">([^<]+)</span>/#)?.1,
+                let time = section.firstMatch(of: #/<span class="time">([^<]+)</span>/#)?.1
+            else { continue }
+            times[String(tag)] = String(time)
+        }
+        #expect(times.count == 4, "\(page)")
+        #expect(times["dated"] == "created 2024-05-01T12:00:00Z", "\(times)")
+        for tag in ["zero", "repro", "nocreated"] {
+            #expect(times[tag]?.wholeMatch(of: #/pushed 20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z/#) != nil, "\(tag): \(times)")
+        }
     }
 
     @Test("bob opening alice's repository by URL gets the same not-found page as for a repository that does not exist, without its tags")

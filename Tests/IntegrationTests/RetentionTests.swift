@@ -198,7 +198,7 @@ struct RetentionTests {
         let blind = try await prune(fixture, criteria)
         try record.write(to: URL(fileURLWithPath: recordPath))
         #expect(blind.succeeded && blind.standardOutput.contains("delete 0 manifests"), "\(blind)")
-        #expect(blind.standardOutput.contains("created unknown"), "\(blind)")
+        #expect(blind.standardOutput.contains("time unknown"), "\(blind)")
 
         // With it, the earlier push is older than 1 s and not the newest: it goes, and the plan and
         // the audit line say its time is a push time.
@@ -209,6 +209,43 @@ struct RetentionTests {
         #expect(audits.count == 1 && audits.first?["digest"] as? String == digests["old"], "\(run)")
         #expect(audits.first?["pushed"] is String && audits.first?["created"] == nil, "\(run)")
         await #expect(try tags(fixture, "prune/untimed") == ["new"])
+    }
+
+    @Test("reproducible builds' 1970-01-01 and 0001-01-01 creation times count as none: prune times those images by their recorded push, like an image without one")
+    func reproducibleBuildsAreTimedByPush() async throws {
+        let fixture = try await Self.setup.value
+        let deployment = fixture.deployment
+        var digests: [String: String] = [:]
+        for (tag, created) in [("repro", "1970-01-01T00:00:00Z"), ("zero", "0001-01-01T00:00:00Z"), ("nocreated", nil)] {
+            let layout = FileManager.default.temporaryDirectory.appendingPathComponent("oci-repro-\(tag)-\(UUID().uuidString.prefix(8))").path
+            defer { try? FileManager.default.removeItem(atPath: layout) }
+            let image = try OCIImageLayout.write(
+                to: layout, tag: tag, layers: [["own.txt": Data("reproducible \(tag)\n".utf8)]], created: created, label: "repro-\(tag)")
+            digests[tag] = image.manifestDigest
+            // One after the other: the push times order the three images.
+            let push = try await Command("skopeo", [
+                "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"),
+                "oci:\(layout):\(tag)", "docker://\(deployment.host)/prune/repro:\(tag)",
+            ], timeout: .seconds(120)).runInBackground()
+            #expect(push.succeeded, "\(push)")
+        }
+
+        // --older-than 0s selects every image whose time is known, and only those.
+        let aged = try await prune(fixture, ["--repository", "prune/repro", "--tag-pattern", "repro", "--older-than", "0s"])
+        #expect(aged.succeeded && aged.standardOutput.contains("delete \(digests["repro"]!)  pushed 20"), "\(aged)")
+
+        // --keep-last 1 keeps the last pushed; the two placeholders go, timed by their pushes.
+        let run = try await prune(fixture, ["--repository", "prune/repro", "--keep-last", "1", "--yes"])
+        #expect(run.succeeded, "\(run)")
+        #expect(run.standardOutput.contains("keep   nocreated  \(digests["nocreated"]!)  pushed 20"), "\(run)")
+        for tag in ["repro", "zero"] {
+            #expect(run.standardOutput.contains("delete \(digests[tag]!)  pushed 20"), "\(tag): \(run)")
+        }
+        #expect(!run.standardOutput.contains("unknown"), "\(run)")
+        let audits = try auditLines(run)
+        #expect(Set(audits.compactMap { $0["digest"] as? String }) == [digests["repro"]!, digests["zero"]!], "\(run)")
+        #expect(audits.allSatisfy { $0["pushed"] is String && $0["created"] == nil }, "\(run)")
+        await #expect(try tags(fixture, "prune/repro") == ["nocreated"])
     }
 
     @Test("--tag-pattern 'v1*' --keep-last 1 deletes only matching tags beyond the newest")

@@ -141,11 +141,10 @@ struct PruneCommand: AsyncParsableCommand {
                 print("\(name): no such repository")
                 continue
             }
-            let (plan, timedByPush) = (planned.plan, planned.timedByPush)
-            report(plan, repository: name, timedByPush: timedByPush)
-            plannedCount += plan.deletions.count
-            if yes, !plan.deletions.isEmpty {
-                succeeded = try await carryOut(plan, repository: name, timedByPush: timedByPush, api: api, logger: logger) && succeeded
+            report(planned, repository: name)
+            plannedCount += planned.plan.deletions.count
+            if yes, !planned.plan.deletions.isEmpty {
+                succeeded = try await carryOut(planned, repository: name, api: api, logger: logger) && succeeded
             }
         }
         if !yes {
@@ -162,27 +161,26 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     /// Prints the plan: one line per deleted manifest and one per kept tag.
-    /// `timedByPush`: digests whose time is the recorded push time, said so on their lines.
-    private func report(_ plan: RetentionPlan, repository name: RepositoryName, timedByPush: Set<String>) {
+    /// Each line says whether its time is the image's creation or its recorded push (``ImageTime``).
+    private func report(_ planned: RetentionPlanner.Planned, repository name: RepositoryName) {
+        let plan = planned.plan
         func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
-        func time(_ digest: String, _ seconds: Double?) -> String {
-            timedByPush.contains(digest) ? "pushed \(Self.format(seconds))" : "created \(Self.format(seconds))"
-        }
         print(
             "\(name): \(count(plan.decisions.count, "tag")); delete \(count(plan.deletions.count, "manifest")) (\(count(plan.deletedTags.count, "tag"))), keep \(count(plan.keptTags.count, "tag"))")
         for deletion in plan.deletions {
-            print("  delete \(deletion.digest)  \(time(deletion.digest, deletion.created))  tags \(deletion.tags.joined(separator: " "))")
+            print("  delete \(deletion.digest)  \(planned.time(of: deletion.digest))  tags \(deletion.tags.joined(separator: " "))")
         }
         for decision in plan.decisions {
             guard let reason = decision.keptBecause else { continue }
-            print("  keep   \(decision.manifest.tag)  \(decision.manifest.digest)  \(time(decision.manifest.digest, decision.manifest.created))  (\(reason))")
+            print("  keep   \(decision.manifest.tag)  \(decision.manifest.digest)  \(planned.time(of: decision.manifest.digest))  (\(reason))")
         }
     }
 
     /// Deletes the planned manifests, re-checking first that no other tag moved onto them.
     private func carryOut(
-        _ plan: RetentionPlan, repository name: RepositoryName, timedByPush: Set<String>, api: RegistryAPI, logger: Logger
+        _ planned: RetentionPlanner.Planned, repository name: RepositoryName, api: RegistryAPI, logger: Logger
     ) async throws -> Bool {
+        let plan = planned.plan
         var succeeded = true
         let current = try await api.tagDigests(of: name)
         for deletion in plan.deletions {
@@ -207,8 +205,9 @@ struct PruneCommand: AsyncParsableCommand {
             let record = PruneAuditRecord(
                 time: Self.format(Date().timeIntervalSince1970), robot: robot, registry: api.baseURL, repository: name.value,
                 digest: deletion.digest, tags: deletion.tags,
-                created: timedByPush.contains(deletion.digest) ? nil : deletion.created.map(Self.format),
-                pushed: timedByPush.contains(deletion.digest) ? deletion.created.map(Self.format) : nil, criteria: criteriaDescription)
+                created: planned.times[deletion.digest].flatMap { $0.source == .created ? Self.format($0.seconds) : nil },
+                pushed: planned.times[deletion.digest].flatMap { $0.source == .pushed ? Self.format($0.seconds) : nil },
+                criteria: criteriaDescription)
             print(record.jsonLine)
             Logger(label: GatewayRunner.auditLabel).info("prune.delete", metadata: record.auditMetadata)
             logger.notice(
@@ -247,11 +246,8 @@ struct PruneCommand: AsyncParsableCommand {
         }
     }
 
-    /// RFC 3339 in UTC, or `unknown`.
+    /// RFC 3339 in UTC, proleptic Gregorian (``RFC3339Timestamp/format(_:)``), or `unknown`.
     static func format(_ seconds: Double?) -> String {
-        guard let seconds else { return "unknown" }
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: seconds))
+        seconds.map(RFC3339Timestamp.format) ?? "unknown"
     }
 }

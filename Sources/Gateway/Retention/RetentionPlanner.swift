@@ -2,14 +2,17 @@ import Foundation
 import Policy
 
 /// The retention plan of one repository as `portcullis prune` computes it: its tags and their
-/// digests, each image's creation time (the config's `created`, else the push time Portcullis
-/// recorded), and the plan the criteria make of them. Shared by the command and the registry
+/// digests, each image's time (``ImageTime``: the config's `created`, else the push time
+/// Portcullis recorded), and the plan the criteria make of them. Shared by the command and the registry
 /// browser's prune preview.
 struct RetentionPlanner {
-    /// A repository's plan, and which digests were timed by their recorded push.
+    /// A repository's plan, and each digest's time (``ImageTime``: its creation, else its push).
     struct Planned {
         var plan: RetentionPlan
-        var timedByPush: Set<String>
+        var times: [String: ImageTime]
+
+        /// How the plan prints `digest`'s time: `created …`, `pushed …` or `time unknown`.
+        func time(of digest: String) -> String { ImageTime.describe(times[digest]) }
     }
 
     let api: RegistryAPI
@@ -48,10 +51,13 @@ struct RetentionPlanner {
             return facts
         }
         let pushed = pushTimes[name.value] ?? [:]
-        let tags = digests.map { tag, digest in
-            TaggedManifest(tag: tag, digest: digest, created: facts[digest]?.created ?? pushed[digest], references: facts[digest]?.references ?? [])
+        var times: [String: ImageTime] = [:]
+        for digest in Set(digests.values) {
+            times[digest] = ImageTime(created: facts[digest]?.created, pushed: pushed[digest])
         }
-        let timedByPush = Set(digests.values.filter { facts[$0]?.created == nil && pushed[$0] != nil })
-        return Planned(plan: RetentionPlan(tags: tags, criteria: criteria, now: now), timedByPush: timedByPush)
+        let tags = digests.map { tag, digest in
+            TaggedManifest(tag: tag, digest: digest, created: times[digest]?.seconds, references: facts[digest]?.references ?? [])
+        }
+        return Planned(plan: RetentionPlan(tags: tags, criteria: criteria, now: now), times: times)
     }
 }

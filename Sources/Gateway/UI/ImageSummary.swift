@@ -2,14 +2,15 @@ import Foundation
 import Policy
 
 /// What the registry browser shows of one manifest: its kind (image, index, artifact), the
-/// platforms of an index, the total size of what a pull fetches, and when it was created (the
-/// config's `created`, else the push time Portcullis recorded).
+/// platforms of an index, the total size of what a pull fetches, and its time as prune judges it
+/// (``ImageTime``: the config's `created`, else the push time Portcullis recorded).
 struct ImageSummary: Sendable {
     var kind: String
     var platforms: [String]
     /// Bytes: the manifest's config and layers; for an index, those of the images it lists.
     var size: Int?
-    var created: String
+    /// `created …`, `pushed …` or `time unknown`.
+    var time: String
 
     static let imageConfigTypes: Set<String> = [
         "application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json",
@@ -18,10 +19,10 @@ struct ImageSummary: Sendable {
     /// Reads `digest` of `repository` (and, for an index, the manifests it lists).
     static func of(_ digest: String, in repository: RepositoryName, api: RegistryAPI, pushTime: Double?) async -> ImageSummary {
         let created = (try? await ImageInspector(api: api).facts(of: digest, in: repository).created) ?? nil
-        let when = created.map { PruneCommand.format($0) } ?? pushTime.map { "pushed " + PruneCommand.format($0) } ?? "unknown"
+        let when = ImageTime.describe(ImageTime(created: created, pushed: pushTime))
         guard let manifest = try? await api.manifest(digest, in: repository),
             let object = (try? JSONSerialization.jsonObject(with: Data(manifest.body))) as? [String: Any]
-        else { return ImageSummary(kind: "unreadable", platforms: [], size: nil, created: when) }
+        else { return ImageSummary(kind: "unreadable", platforms: [], size: nil, time: when) }
         if let entries = object["manifests"] as? [[String: Any]] {
             var total = 0
             var complete = true
@@ -36,9 +37,9 @@ struct ImageSummary: Sendable {
                 }
                 total += size
             }
-            return ImageSummary(kind: "index", platforms: platforms(of: object), size: complete ? total : nil, created: when)
+            return ImageSummary(kind: "index", platforms: platforms(of: object), size: complete ? total : nil, time: when)
         }
-        return ImageSummary(kind: kind(of: object), platforms: [], size: imageSize(object), created: when)
+        return ImageSummary(kind: kind(of: object), platforms: [], size: imageSize(object), time: when)
     }
 
     /// `index`, `image`, or `artifact (<its type>)`: an `artifactType`, or a config that is not an

@@ -150,7 +150,7 @@ struct UIHandler: Sendable {
             let summary = summaries[digest]
             var group: [String: Any] = [
                 "kind": summary?.kind ?? "unknown",
-                "size": ImageSummary.format(summary?.size), "created": summary?.created ?? "unknown",
+                "size": ImageSummary.format(summary?.size), "time": summary?.time ?? ImageTime.describe(nil),
                 "name": name, "deletable": deletable,
                 "digest": digest, "tags": tags.map { ["tag": $0, "pull": "docker pull \(host)/\(name):\($0)"] },
                 "pullByDigest": "docker pull \(host)/\(name)@\(digest)", "skopeo": "skopeo copy docker://\(host)/\(name)@\(digest) oci:\(name.split(separator: "/").last ?? "image"):\(tags.first ?? "latest")",
@@ -210,16 +210,13 @@ struct UIHandler: Sendable {
             return try await page("prunePreview", values, status: .badGateway, writer: writer)
         }
         let plan = planned.plan
-        func time(_ digest: String, _ seconds: Double?) -> String {
-            (planned.timedByPush.contains(digest) ? "pushed " : "created ") + PruneCommand.format(seconds)
-        }
         var rows: [[String: Any]] = plan.deletions.map { deletion in
-            ["action": "delete", "digest": deletion.digest, "time": time(deletion.digest, deletion.created), "tags": deletion.tags.joined(separator: " "), "reason": ""]
+            ["action": "delete", "digest": deletion.digest, "time": planned.time(of: deletion.digest), "tags": deletion.tags.joined(separator: " "), "reason": ""]
         }
         for decision in plan.decisions {
             guard let reason = decision.keptBecause else { continue }
             rows.append([
-                "action": "keep", "digest": decision.manifest.digest, "time": time(decision.manifest.digest, decision.manifest.created),
+                "action": "keep", "digest": decision.manifest.digest, "time": planned.time(of: decision.manifest.digest),
                 "tags": decision.manifest.tag, "reason": "\(reason)",
             ])
         }

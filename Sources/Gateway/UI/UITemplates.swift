@@ -76,7 +76,7 @@ enum UITemplates {
         {{#groups}}
         <section class="digest">
         <h2><code>{{digest}}</code></h2>
-        <p class="facts"><span class="kind">{{kind}}</span>{{#platforms}} · <span class="platforms">{{platforms}}</span>{{/platforms}} · <span class="size">{{size}}</span> · created <span class="created">{{created}}</span></p>
+        <p class="facts"><span class="kind">{{kind}}</span>{{#platforms}} · <span class="platforms">{{platforms}}</span>{{/platforms}} · <span class="size">{{size}}</span> · <span class="time">{{time}}</span></p>
         <ul class="tags">
         {{#tags}}<li><span class="tag">{{tag}}</span> <code class="pull">{{pull}}</code></li>{{/tags}}
         </ul>

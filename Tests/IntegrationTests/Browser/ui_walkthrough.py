@@ -75,6 +75,13 @@ try:
     submit(driver.find_element(By.CSS_SELECTOR, "button.danger"))
     observations["after_delete_url"] = driver.current_url
     observations["digest_sections_after_delete"] = len(driver.find_elements(By.CSS_SELECTOR, "section.digest"))
+
+    # Image times: the creation time, else the recorded push, as each section shows it.
+    driver.get(base + "/ui/r/alice/times")
+    observations["times"] = {
+        section.find_element(By.CSS_SELECTOR, "span.tag").text: section.find_element(By.CSS_SELECTOR, "span.time").text
+        for section in driver.find_elements(By.CSS_SELECTOR, "section.digest")
+    }
     log_out()
     observations["after_logout_url"] = driver.current_url
 
