@@ -32,16 +32,22 @@ package enum ConfigurationLoader {
             throw ConfigurationErrors(file: path, problems: [ConfigurationProblem(keyPath: "", message: "not valid YAML: \(error)")])
         }
         let configuration = reader.read(root, path: path)
-        if !reader.problems.isEmpty || configuration == nil {
-            throw ConfigurationErrors(file: path, problems: reader.problems)
+        guard let configuration, reader.problems.isEmpty else {
+            throw ConfigurationErrors(
+                file: path, problems: reader.problems, partial: configuration,
+                unchecked: configuration == nil
+                    ? "the files the configuration names (keys, certificates, htpasswd, robots, LDAP and OIDC files) and each upstream's key_hint against its key, until \(reader.blocking.joined(separator: ", ")) \(reader.blocking.count == 1 ? "is" : "are") valid"
+                    : nil)
         }
-        return configuration!
+        return configuration
     }
 
     /// Walks the YAML tree, recording problems.
     struct Reader {
         var base: String
         var problems: [ConfigurationProblem] = []
+        /// The sections whose problems kept ``read(_:path:)`` from building a configuration.
+        var blocking: [String] = []
 
         mutating func problem(_ keyPath: String, _ message: String) {
             problems.append(ConfigurationProblem(keyPath: keyPath, message: message))
@@ -351,6 +357,19 @@ package enum ConfigurationLoader {
                 pushTimes = fileToWrite(text, "retention.push_times")
             }
 
+            var ui = GatewayConfiguration.UI()
+            if let section = mapping(top["ui"], "ui", allowed: ["enabled", "session_lifetime"]) {
+                if let flag = section["enabled"] {
+                    if let value = flag.bool { ui.enabled = value } else { problem("ui.enabled", "must be true or false") }
+                }
+                ui.sessionLifetime = integer(section["session_lifetime"], "ui.session_lifetime", range: 60...(30 * 86_400)) ?? 8 * 3600
+            }
+            if let token, let clash = oidc.first(where: { $0.issuer == token.issuer }) {
+                problem("users.oidc", "issuer \"\(clash.issuer)\" is Portcullis's own token.issuer")
+            }
+
+            blocking = [("listen", listen == nil), ("public_url", publicURL == nil), (top["upstreams"] == nil ? "upstream" : "upstreams", upstream == nil), ("token", token == nil)]
+                .filter(\.1).map(\.0)
             guard let listen, let publicURL, let upstream, let token else { return nil }
             var configuration = GatewayConfiguration(
                 listen: listen, adminListen: adminListen, publicURL: publicURL, tls: tls, proxyProtocol: proxyProtocol, h2c: h2c, trustedProxies: trustedProxies,
@@ -363,15 +382,7 @@ package enum ConfigurationLoader {
             configuration.ldap = ldap
             configuration.oidc = oidc
             configuration.upstreams = upstreams
-            if let section = mapping(top["ui"], "ui", allowed: ["enabled", "session_lifetime"]) {
-                if let flag = section["enabled"] {
-                    if let value = flag.bool { configuration.ui.enabled = value } else { problem("ui.enabled", "must be true or false") }
-                }
-                configuration.ui.sessionLifetime = integer(section["session_lifetime"], "ui.session_lifetime", range: 60...(30 * 86_400)) ?? 8 * 3600
-            }
-            if let clash = oidc.first(where: { $0.issuer == configuration.token.issuer }) {
-                problem("users.oidc", "issuer \"\(clash.issuer)\" is Portcullis's own token.issuer")
-            }
+            configuration.ui = ui
             return configuration
         }
 

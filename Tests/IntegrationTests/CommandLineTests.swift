@@ -238,6 +238,83 @@ struct CommandLineTests {
         #expect(alternatives.standardError.contains("upstreams: upstream and upstreams are alternatives"), "\(alternatives)")
     }
 
+    @Test("check-config lists in one run the problems that only the files can show beside the file's own (a key hint, ui, an OIDC issuer clash), and says what it could not check when a section is missing")
+    func checkConfigReportsEverythingInOneRun() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("one-run-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
+        let path = directory + "/portcullis.yaml"
+        try Data(
+            """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstreams:
+              - {name: v2, url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: kid, service: registry, issuer: portcullis, primary: true}
+              - {name: v3, url: "http://127.0.0.1:5002", registry_version: "3.0", key_hint: kid, service: registry, issuer: portcullis, weight: 70}
+              - {name: v31, url: "http://127.0.0.1:5003", registry_version: "3.1", key_hint: kid, service: registry, issuer: portcullis, weight: 40}
+            token: {service: portcullis, issuer: "https://portcullis.example", key: token.key, certificate: token.crt}
+            users:
+              oidc: [{issuer: "https://portcullis.example", audiences: [portcullis], account: "ci:${claims:sub}", discovery: true}]
+            ui: {enabled: maybe}
+            rules:
+              - {account: "*", name: "**", actions: [pull]}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: path))
+        let result = try Command(try portcullisBinary(), ["check-config", "--config", path]).run()
+        #expect(result.status == 1)
+        for expected in [
+            "upstreams: the weights add up to 110%", "upstreams[1].key_hint:", "ui.enabled: must be true or false",
+            "users.oidc: issuer \"https://portcullis.example\" is Portcullis's own token.issuer",
+        ] {
+            #expect(result.standardError.contains(expected), "missing \"\(expected)\" in:\n\(result.standardError)")
+        }
+        #expect(result.standardError.contains(": 4 problems\n") && !result.standardError.contains("not checked"), "\(result)")
+
+        // Without a token section nothing can be minted: the key checks cannot run, and it says so.
+        let blocked = directory + "/blocked.yaml"
+        try Data(
+            """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstream: {url: "http://127.0.0.1:5002", registry_version: "3.0", key_hint: kid, service: registry, issuer: portcullis}
+            ui: {enabled: maybe}
+            rules: []
+            """.utf8
+        ).write(to: URL(fileURLWithPath: blocked))
+        let partial = try Command(try portcullisBinary(), ["check-config", "--config", blocked]).run()
+        #expect(partial.status == 1 && partial.standardError.contains("token: is required") && partial.standardError.contains("ui.enabled"), "\(partial)")
+        #expect(partial.standardError.contains("not checked: the files the configuration names") && partial.standardError.contains("until token is valid"), "\(partial)")
+    }
+
+    @Test("check-config's summary names every upstream with its version, key hint and share, not only the primary")
+    func checkConfigSummaryListsEveryUpstream() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("summary-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
+        let path = directory + "/portcullis.yaml"
+        try Data(
+            """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstreams:
+              - {name: v2, url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: kid, service: registry, issuer: portcullis, primary: true}
+              - {name: v31, url: "http://127.0.0.1:5002", registry_version: "3.1", key_hint: x5c, service: registry, issuer: portcullis, weight: 40}
+              - {name: pinned, url: "http://127.0.0.1:5003", registry_version: "3.1", key_hint: kid, service: registry, issuer: portcullis, repositories: ["team-a/**"]}
+            token: {service: portcullis, issuer: portcullis, key: token.key, certificate: token.crt}
+            rules:
+              - {account: "*", name: "**", actions: [pull]}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: path))
+        let result = try Command(try portcullisBinary(), ["check-config", "--config", path]).run()
+        #expect(result.status == 0, "\(result)")
+        for expected in [
+            "upstream v2 http://127.0.0.1:5001, registry 2.8", "(primary)", "upstream v31 http://127.0.0.1:5002, registry 3.1", "(40% of repositories)",
+            "upstream pinned http://127.0.0.1:5003, registry 3.1", "(team-a/**)",
+        ] {
+            #expect(result.standardOutput.contains(expected), "missing \"\(expected)\" in:\n\(result.standardOutput)")
+        }
+    }
+
     @Test("check-config names each bad users.ldap key with its path")
     func checkConfigReportsLDAPProblems() throws {
         let path = try temporaryFile(

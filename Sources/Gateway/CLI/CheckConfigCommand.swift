@@ -18,7 +18,16 @@ struct CheckConfigCommand: ParsableCommand {
             let configuration = state.configuration
             print("\(config): OK")
             print("  listen \(configuration.listen), public URL \(configuration.publicURL), realm \(configuration.realm)")
-            print("  upstream \(configuration.upstream.url), registry \(configuration.upstream.registryVersion), key hint \(state.upstreamMinter.hint)")
+            for target in state.upstreamTargets {
+                let upstream = target.configuration
+                var share = upstream.isPrimary ? (state.upstreamTargets.count > 1 ? " (primary)" : "") : ""
+                if !upstream.isPrimary {
+                    share = " (" + ([upstream.weight > 0 ? "\(upstream.weight)% of repositories" : nil]
+                        + upstream.repositories.map { Optional($0) }).compactMap { $0 }.joined(separator: ", ") + ")"
+                }
+                let name = state.upstreamTargets.count > 1 ? " \(upstream.name)" : ""
+                print("  upstream\(name) \(upstream.url), registry \(upstream.registryVersion), key hint \(target.minter.hint)\(share)")
+            }
             print("  \(configuration.rules.count) rules, \(state.credentials.htpasswd?.entries.count ?? 0) htpasswd users, token grant \(configuration.token.grant.rawValue)")
             if let ldap = configuration.ldap {
                 print("  LDAP accounts from \(ldap.url)\(ldap.startTLS ? " (StartTLS)" : "")")
@@ -26,7 +35,16 @@ struct CheckConfigCommand: ParsableCommand {
             for issuer in configuration.oidc {
                 print("  OIDC issuer \(issuer.issuer), audiences \(issuer.audiences.joined(separator: ",")), account \(issuer.account)")
             }
-        } catch let error as ConfigurationErrors {
+        } catch var error as ConfigurationErrors {
+            // The file's own problems did not keep a configuration from being built: check what
+            // the files it names hold too, so that one run lists everything.
+            if let partial = error.partial {
+                do {
+                    _ = try GatewayState.load(partial)
+                } catch let more as ConfigurationErrors {
+                    error.problems += more.problems.filter { !error.problems.contains($0) }
+                }
+            }
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
         }
