@@ -52,6 +52,10 @@ struct ProductionEdgeTests {
         let tokenValue = try #require((try JSONSerialization.jsonObject(with: Data(token.standardOutput.utf8)) as? [String: Any])?["token"] as? String)
         _ = try await deployment.curl(["-H", "Authorization: Bearer \(tokenValue)"], path: "/v2/alice/m/tags/list")
         _ = try await deployment.curl(["-u", "alice:wrong-password"], path: "/v2/alice/m/tags/list")
+        // Refused in three ways, each with its own path for the request lines below.
+        _ = try await deployment.curl([], path: "/v2/alice/anonymous/tags/list")
+        _ = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/bob/denied/tags/list")
+        _ = try await deployment.curl(["-u", "alice:wrong-password"], path: "/v2/alice/refused/tags/list")
         _ = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/m/tags/list")
         // A blob pushed (monolithic upload) and deleted, for the push and delete audit events.
         let blob = Data("audited blob\n".utf8)
@@ -81,7 +85,12 @@ struct ProductionEdgeTests {
         }
 
         let isRequestLine = { (line: Substring) in line.contains(#""message":"request""#) && line.contains("/v2/alice/m/tags/list") }
-        let logLines = await deployment.gateway.log(once: { $0.split(separator: "\n").contains(where: isRequestLine) }).split(separator: "\n")
+        let refusedPaths = ["/v2/alice/anonymous/tags/list", "/v2/bob/denied/tags/list", "/v2/alice/refused/tags/list"]
+        let logLines = await deployment.gateway.log(once: { log in
+            let lines = log.split(separator: "\n")
+            return lines.contains(where: isRequestLine)
+                && refusedPaths.allSatisfy { path in lines.contains { $0.contains(#""message":"request""#) && $0.contains(path) } }
+        }).split(separator: "\n")
         #expect(logLines.count > 3)
         for line in logLines {
             let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
@@ -90,10 +99,23 @@ struct ProductionEdgeTests {
         }
         let requestLine = logLines.first(where: isRequestLine)
         let request = try #require(requestLine.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
-        for key in ["request", "account", "method", "path", "status", "upstream_status", "bytes", "duration_ms"] {
+        for key in ["request", "account", "method", "path", "outcome", "status", "upstream_status", "bytes", "duration_ms"] {
             #expect(request[key] != nil, "request line lacks \(key): \(request)")
         }
         #expect(request["repository"] as? String == "alice/m" && request["action"] as? String == "pull", "\(request)")
+        #expect(request["outcome"] as? String == "forwarded", "\(request)")
+        // A refused request has its request line too, with the same fields (no upstream status:
+        // the registry never saw it).
+        let objects = logLines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        for (path, outcome) in [
+            ("/v2/alice/anonymous/tags/list", "challenged"), ("/v2/bob/denied/tags/list", "denied"), ("/v2/alice/refused/tags/list", "refused"),
+        ] {
+            let lines = objects.filter { $0["message"] as? String == "request" && $0["path"] as? String == path }
+            #expect(lines.count == 1, "\(path): \(lines.count) request lines")
+            let line = lines.first ?? [:]
+            #expect((line["outcome"] as? String)?.hasPrefix(outcome) == true && line["status"] as? String == "401", "\(path): \(line)")
+            #expect(Int(line["bytes"] as? String ?? "") ?? 0 > 0 && line["duration_ms"] != nil && line["request"] != nil, "\(path): \(line)")
+        }
 
         let auditLog = await text({ deployment.auditLog }, once: { $0.contains(#""delete""#) })
         let auditLines = auditLog.split(separator: "\n")

@@ -160,13 +160,15 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
             log.outcome = "stream broken after \(outcome.bytesOut) bytes: \(error)"
             logger.error("response stream broken", metadata: log.metadata)
         case .upstreamFailedBeforeResponse:
-            break  // logged by upstreamFailed
+            break  // the outcome and its error line come from upstreamFailed
         case nil:
-            guard outcome.upstreamStatus != 401 else { return }  // logged by responseHead
-            log.status = outcome.status
-            log.bytes = outcome.bytesOut
-            log.durationNanoseconds = (NIODeadline.now() - started).nanoseconds
-            logger.info("request", metadata: log.metadata)
+            // A rejected token has its outcome and error line from responseHead already.
+            if log.outcome == nil { log.outcome = "forwarded" }
         }
+        // The request line, whatever happened: the same fields for every request.
+        log.status = outcome.status == 0 ? nil : outcome.status
+        log.bytes = outcome.bytesOut
+        log.durationNanoseconds = (NIODeadline.now() - started).nanoseconds
+        logger.info("request", metadata: log.metadata)
     }
 }

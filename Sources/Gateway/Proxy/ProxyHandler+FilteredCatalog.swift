@@ -58,9 +58,7 @@ extension ProxyHandler {
         }
         let json = try JSONSerialization.data(withJSONObject: ["repositories": remaining], options: [.withoutEscapingSlashes])
         try await writer.respond(status: .ok, headers: headers, body: Array(json), contentType: "application/json; charset=utf-8")
-        log.status = 200
         log.outcome = "filtered catalog: \(remaining.count) of \(repositories.count) repositories"
-        logger.info("request", metadata: log.metadata)
         return true
     }
 

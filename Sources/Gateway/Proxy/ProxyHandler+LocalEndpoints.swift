@@ -76,9 +76,7 @@ extension ProxyHandler {
         log: inout RequestLog
     ) async throws {
         guard Self.isDigest(digest) else {
-            log.status = 400
             log.outcome = "tags of digest: invalid digest"
-            logger.info("request", metadata: log.metadata)
             try await writer.respond(
                 status: .badRequest, error: RegistryErrorBody(code: "DIGEST_INVALID", message: "\"\(digest)\" is not a valid digest"))
             return
@@ -100,19 +98,15 @@ extension ProxyHandler {
                 log.outcome = "tags of digest: \(error.message)"
                 switch error.code {
                 case .notFound:
-                    log.status = 404
-                    logger.info("request", metadata: log.metadata)
                     try await writer.respond(
                         status: .notFound,
                         error: RegistryErrorBody(code: "NAME_UNKNOWN", message: "repository name not known to registry", detail: .text(repository.value)))
                 case .unreachable:
-                    log.status = 503
                     logger.error("registry unreachable", metadata: log.metadata)
                     try await writer.respond(
                         status: .serviceUnavailable,
                         error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable"))
                 default:
-                    log.status = 502
                     logger.error("tags of digest failed", metadata: log.metadata)
                     try await writer.respond(
                         status: .badGateway, error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry's tags could not be read", detail: .text(error.message)))
@@ -127,8 +121,6 @@ extension ProxyHandler {
             withJSONObject: ["name": repository.value, "digest": digest, "tags": tags], options: [.withoutEscapingSlashes, .sortedKeys])
         try await writer.respond(
             status: .ok, headers: ["docker-distribution-api-version": "registry/2.0"], body: Array(json), contentType: "application/json; charset=utf-8")
-        log.status = 200
         log.outcome = "tags of digest: \(tags.count) of \(digests.count) tags (\(cached ? "cached" : "from the registry"))"
-        logger.info("request", metadata: log.metadata)
     }
 }

@@ -25,10 +25,27 @@ struct ProxyHandler: Sendable {
 
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
         let started = NIODeadline.now()
+        var log = RequestLog(id: request.id, method: request.head.method.rawValue, path: request.path)
+        // A forwarded request's line comes from the exchange (``ProxiedRequest/finished(_:)``);
+        // every other request's, answered here, once it is answered or has failed.
+        var forwarded = false
+        defer {
+            if !forwarded {
+                log.status = writer.status.map { Int($0.code) }
+                log.bytes = writer.bytesWritten
+                log.durationNanoseconds = (NIODeadline.now() - started).nanoseconds
+                logger.info("request", metadata: log.metadata)
+            }
+        }
+        forwarded = try await serve(request, writer: writer, started: started, log: &log)
+    }
+
+    /// route → identity → decision → upstream token → forward, or Portcullis's own answer.
+    /// `log` gets the caller and the outcome. Returns whether the request was forwarded.
+    private func serve(_ request: IncomingRequest, writer: ResponseWriter, started: NIODeadline, log: inout RequestLog) async throws -> Bool {
         let state = state.current
         let configuration = state.configuration
         let method = request.head.method.rawValue
-        var log = RequestLog(id: request.id, method: method, path: request.path)
 
         let required = AccessMap.requiredAccess(
             method: method, path: request.path, query: request.query, contentType: request.head.headers.first(name: "content-type"))
@@ -38,7 +55,7 @@ struct ProxyHandler: Sendable {
             log.outcome = "rejected: \(rejection.reason)"
             logger.warning("request refused before authorization", metadata: log.metadata)
             try await respond(rejection, writer: writer)
-            return
+            return false
         case .authenticated:
             scopes = []
         case .scopes(let list):
@@ -53,16 +70,15 @@ struct ProxyHandler: Sendable {
         switch PresentedCredential(request.head.headers) {
         case .none:
             log.outcome = "challenged: no credentials"
-            logger.info("request challenged", metadata: log.metadata)
             writer.requestLog = log
             try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes), writer: writer, message: "authentication required", scopes: scopes)
-            return
+            return false
         case .malformed(let why):
             log.outcome = "refused: \(why)"
             logger.warning("authentication failed", metadata: log.metadata)
             writer.requestLog = log
             try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: why, scopes: scopes)
-            return
+            return false
         case .bearer(let token):
             let claims: TokenClaims
             let issuer: TrustedIssuers.Issuer
@@ -73,7 +89,7 @@ struct ProxyHandler: Sendable {
                 logger.warning("token rejected", metadata: log.metadata)
                 writer.requestLog = log
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: "invalid token: \(error.message)", scopes: scopes)
-                return
+                return false
             }
             account = claims.sub.value
             log.account = account
@@ -82,14 +98,14 @@ struct ProxyHandler: Sendable {
             if !missing.isEmpty, scopes == [Self.catalogScope] {
                 let identity = (try? state.credentials.currentIdentity(account: account, now: now.timeIntervalSince1970))
                     ?? Identity(account: account, kind: account.isEmpty ? .anonymous : .user)
-                if try await serveFilteredCatalog(request, identity: identity, state: state, writer: writer, log: &log) { return }
+                if try await serveFilteredCatalog(request, identity: identity, state: state, writer: writer, log: &log) { return false }
             }
             guard missing.isEmpty else {
                 log.outcome = "denied: \(issuer.isPortcullis ? "token" : "token or rules") lack \(missing.map(\.description).joined(separator: " "))"
                 logger.warning("insufficient scope", metadata: log.metadata)
                 writer.requestLog = log
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .insufficientScope), writer: writer, message: "access to the resource is denied", scopes: scopes)
-                return
+                return false
             }
         case .basic(let user, let secret):
             log.account = user
@@ -98,42 +114,45 @@ struct ProxyHandler: Sendable {
             case .success(let verified):
                 identity = verified
             case .failure(.throttled(let retryAfter, let reason)):
+                log.outcome = "throttled: \(reason)"
                 try await writer.respond(
                     status: .tooManyRequests, error: RegistryErrorBody(code: "TOOMANYREQUESTS", message: reason),
                     headers: ["retry-after": "\(retryAfter)"])
-                return
+                return false
             case .failure(.invalid(let error)):
+                log.outcome = "refused: \(error.message)"
                 writer.requestLog = log
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: TokenEndpoint.clientMessage(error), scopes: scopes)
-                return
+                return false
             case .failure(.unavailable(let reason)):
                 log.outcome = "unavailable: \(reason)"
                 writer.requestLog = log
                 try await writer.respond(status: .serviceUnavailable, error: BasicAuthenticator.Failure.unavailableBody, headers: ["retry-after": "5"])
-                return
+                return false
             }
             account = identity.account
             log.account = account
             let grant = state.rules.grant(scopes, to: identity)
             if !grant.isComplete, scopes == [Self.catalogScope] {
-                if try await serveFilteredCatalog(request, identity: identity, state: state, writer: writer, log: &log) { return }
+                if try await serveFilteredCatalog(request, identity: identity, state: state, writer: writer, log: &log) { return false }
             }
             guard grant.isComplete else {
                 log.outcome = "denied: \(grant.description)"
                 logger.warning("insufficient access", metadata: log.metadata)
                 writer.requestLog = log
                 try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .insufficientScope), writer: writer, message: "access to the resource is denied", scopes: scopes)
-                return
+                return false
             }
         }
 
         // Endpoints Portcullis answers itself (see ProxyHandler+LocalEndpoints.swift).
-        if try await answerLocally(request, scopes: scopes, account: account, state: state, writer: writer, log: &log) { return }
+        if try await answerLocally(request, scopes: scopes, account: account, state: state, writer: writer, log: &log) { return false }
 
         // Forward, through the connection's forwarding core.
         guard let forwarding = request.forwarding else {
+            log.outcome = "this listener does not forward"
             try await writer.respond(status: .internalServerError, error: RegistryErrorBody(code: "UNKNOWN", message: "this listener does not forward"))
-            return
+            return false
         }
         let forwarded: ProxiedRequest
         do {
@@ -145,7 +164,7 @@ struct ProxyHandler: Sendable {
             log.outcome = "upstream token not minted: \(error)"
             logger.error("request failed", metadata: log.metadata)
             try await writer.respond(status: .internalServerError, error: RegistryErrorBody(code: "UNKNOWN", message: "internal error"))
-            return
+            return false
         }
         let expectsContinue = request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
         if request.hasBody {
@@ -157,6 +176,7 @@ struct ProxyHandler: Sendable {
             forwarded, body: request.hasBody ? request.body : nil, keepAlive: request.head.isKeepAlive, isHEAD: request.head.method == .HEAD)
         writer.recordForwarded(outcome)
         if request.hasBody && request.body.stream.bodyState != .finished { writer.closeConnection = true }
+        return true
     }
 
     /// The route template of `path` for metric labels.
