@@ -124,10 +124,12 @@ struct CommandLineTests {
         #expect(granted.standardOutput.contains("rule #2"), "\(granted)")
         let ci = try Command(
             binary, ["policy", "explain", "--config", path, "--account", "ci:team-a/app", "--label", "project_path=team-a/app", "--label", "ref_protected=false",
-                     "repository:team-a/app/cache:delete"]
+                     "repository:team-a/app/cache:pull,delete"]
         ).run()
         #expect(ci.status == 1, "an unprotected ref gets no delete: \(ci)")
         #expect(ci.standardOutput.contains("rule #3") && ci.standardOutput.contains("not granted in full"), "\(ci)")
+        // Only what is missing: pull is granted, delete is not.
+        #expect(ci.standardOutput.contains("(missing repository:team-a/app/cache:delete)"), "\(ci)")
         let widened = try Command(
             binary, ["policy", "explain", "--config", path, "--account", "alice", "--label", "group=platform", "--grant", "repository", "repository:platform/tool:pull"]
         ).run()

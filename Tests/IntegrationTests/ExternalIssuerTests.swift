@@ -221,6 +221,7 @@ struct DoctorAndReadinessTests {
         let healthy = try await Command(binary, ["doctor", "--config", deployment.configurationPath]).runInBackground()
         #expect(healthy.status == 0, "\(healthy)")
         #expect(healthy.standardOutput.contains("ok    the registry accepts a token with key hint x5c"))
+        #expect(!healthy.standardOutput.contains("warn  "), "\(healthy)")
 
         try await deployment.rewireRegistry(trustingOtherKey: true)
         let broken = try await Command(binary, ["doctor", "--config", deployment.configurationPath]).runInBackground()
@@ -242,6 +243,26 @@ struct DoctorAndReadinessTests {
         let wrongService = try await Command(binary, ["doctor", "--config", mismatched]).runInBackground()
         #expect(wrongService.status != 0, "\(wrongService)")
         #expect(wrongService.standardOutput.contains(#"FAIL  the registry's auth.token.service is "registry" but upstream.service is "other-registry""#), "\(wrongService)")
+
+        // A Portcullis whose realm is not the one the registry names: a warning naming both.
+        let realm = try #require(configuration.firstMatch(of: #/public_url: (\S+)/#)?.1)
+        let otherRealm = deployment.directory + "/other-realm.yaml"
+        try Data(configuration.replacingOccurrences(of: "public_url: \(realm)", with: "public_url: http://portcullis.elsewhere.test").utf8)
+            .write(to: URL(fileURLWithPath: otherRealm))
+        let elsewhere = try await Command(binary, ["doctor", "--config", otherRealm]).runInBackground()
+        #expect(elsewhere.status == 0, "\(elsewhere)")
+        #expect(
+            elsewhere.standardOutput.contains(
+                #"warn  the registry's auth.token.realm is "\#(realm)/token" but this Portcullis's realm is "http://portcullis.elsewhere.test/token""#),
+            "\(elsewhere)")
+
+        // A registry that refuses connections is named in words, not errno numbers.
+        let closed = deployment.directory + "/closed-port.yaml"
+        try Data(configuration.replacingOccurrences(of: "url: http://127.0.0.1:\(deployment.registryPort)", with: "url: http://127.0.0.1:\(try freeLoopbackPort())").utf8)
+            .write(to: URL(fileURLWithPath: closed))
+        let refused = try await Command(binary, ["doctor", "--config", closed]).runInBackground()
+        #expect(refused.status != 0 && refused.standardOutput.contains("does not answer /v2/: connection refused —"), "\(refused)")
+        #expect(!refused.standardOutput.contains("errno") && !refused.standardOutput.contains("error set"), "\(refused)")
     }
 
     /// Polls /readyz (checked every second by Portcullis) until it answers `status`, for at most 15 s.

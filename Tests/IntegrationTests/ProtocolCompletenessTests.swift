@@ -147,6 +147,24 @@ struct ProtocolCompletenessTests {
         #expect(redeemed.status == "401", "the robot's refresh token still works after revoke: \(redeemed)")
     }
 
+    @Test("a robot logs in at once after robot create returns: its first login re-reads the changed robots file instead of counting failures toward the throttle; the secret is printed before the note")
+    func robotWorksRightAfterCreate() async throws {
+        let deployment = try await Self.setup.value
+        // Both streams into one pipe, as a script that captures 2>&1 sees them.
+        let created = try await GatewayUser.portcullisMergingOutput(
+            ["robot", "create", "eager", "--config", deployment.configurationPath, "--expires", "1d"]
+        ).runInBackground().checked()
+        let lines = created.standardOutput.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].count >= 40 && lines[1].hasPrefix("robot \"eager\" created"), "\(created)")
+        let secret = String(lines.first ?? "")
+        // At once, and more often than max_failures (3): every login succeeds.
+        for attempt in 1...4 {
+            let status = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "eager:\(secret)"], path: "/token?service=portcullis")
+            #expect(status.standardOutput == "200", "login \(attempt) right after robot create")
+        }
+        #expect(!deployment.gateway.log.contains(#"account=eager"#) || !deployment.gateway.log.contains("authentication failed"), "\(deployment.gateway.log)")
+    }
+
     @Test("robot create run by root keeps the robots file's owner, so the unprivileged Portcullis reads the new robot at once")
     func robotCreatedByRootStaysReadable() async throws {
         let deployment = try await Self.setup.value

@@ -194,7 +194,7 @@ final class RegistryBrowserTests {
         #expect(refused.hasPrefix("HTTP/1.1 403"), "\(refused)")
     }
 
-    @Test("the prune preview shows the plan portcullis prune would make as a table and the command to run it, deletes nothing, and names a bad option")
+    @Test("the prune preview shows the plan portcullis prune would make as a table and the command to run it, deletes nothing, names a bad option, and says whether the portcullis-prune robot may run it")
     func prunePreview() async throws {
         let (layout, _) = try writeImage(named: "newer", content: "a second image")
         defer { try? FileManager.default.removeItem(atPath: layout) }
@@ -207,6 +207,7 @@ final class RegistryBrowserTests {
         #expect(preview.components(separatedBy: "<tr class=\"delete\">").count == 2, "one manifest to delete: \(preview)")
         #expect(preview.contains("<tr class=\"keep\">"))
         #expect(preview.contains("portcullis prune --config portcullis.yaml --repository alice/app --keep-last 1 --yes"))
+        #expect(preview.contains("This command would be refused: there is no robot &quot;portcullis-prune&quot; in users.robots"), "\(preview)")
         let tags = try await deployment.curl(["-u", deployment.credentials("alice")], path: "/v2/alice/app/tags/list")
         #expect(tags.standardOutput.contains("\"v1\"") && tags.standardOutput.contains("\"v2\"") && tags.standardOutput.contains("\"latest\""), "the preview deleted something: \(tags)")
         let bad = try await browse("/ui/prune?repository=alice%2Fapp&keep_last=many")
@@ -215,6 +216,24 @@ final class RegistryBrowserTests {
         #expect(none.hasPrefix("HTTP/1.1 400") && none.contains("every tag would go"))
         _ = try await logIn("bob", "bob-secret")
         #expect(try await browse("/ui/prune?repository=alice%2Fapp&keep_last=1").hasPrefix("HTTP/1.1 404"))
+
+        // With the robot, the preview names the rule that keeps it out of alice/app, and says a
+        // repository its rules cover would be pruned.
+        let reloads = deployment.gateway.log.components(separatedBy: "configuration reloaded").count
+        _ = try await GatewayUser.portcullis(["robot", "create", "portcullis-prune", "--config", deployment.configurationPath, "--expires", "1d"])
+            .runInBackground().checked()
+        _ = await deployment.gateway.log(once: { $0.components(separatedBy: "configuration reloaded").count > reloads }, timeout: .seconds(30))
+        for tag in ["v1", "v2"] {
+            _ = try await deployment.push(layout, tag: "v1", credentials: deployment.credentials("admin"), to: "portcullis-prune/app:\(tag)").checked()
+        }
+        _ = try await logIn("alice", "alice-secret")
+        let refused = try await browse("/ui/prune?repository=alice%2Fapp&keep_last=1")
+        #expect(refused.contains("This command would be refused: robot &quot;portcullis-prune&quot; may not prune alice/app: the rules must grant it pull and delete"), "\(refused)")
+        #expect(refused.contains("repository:alice/app:pull,delete: no rule matched; nothing granted"), "the decision is not named: \(refused)")
+        _ = try await logIn("admin", "admin-secret")
+        let allowed = try await browse("/ui/prune?repository=portcullis-prune%2Fapp&keep_last=1")
+        #expect(allowed.contains("The rules let the robot portcullis-prune pull and delete in portcullis-prune/app: this command would run."), "\(allowed)")
+        #expect(!allowed.contains("would be refused"), "\(allowed)")
     }
 
     /// A session token signed with the deployment's own key (named by an embedded jwk), for `alice`.

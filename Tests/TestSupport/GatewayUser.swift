@@ -46,6 +46,15 @@ public enum GatewayUser {
         return Command(command.executable, command.arguments, timeout: timeout)
     }
 
+    /// Like ``portcullis(_:timeout:)``, with standard error sent into standard output (`2>&1`), as
+    /// a script that captures both together sees them: their order is the order of the writes.
+    public static func portcullisMergingOutput(_ arguments: [String]) throws -> Command {
+        let binary = dropsPrivileges ? try reachable(try portcullisBinary()) : try portcullisBinary()
+        let words = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let command = try command("/bin/sh", ["-c", "exec " + words.joined(separator: " ") + " 2>&1"])
+        return Command(command.executable, command.arguments)
+    }
+
     /// `executable`, or a copy the gateway user can reach when a directory on its path is closed
     /// to others (a checkout under /root, say).
     private static func reachable(_ executable: String) throws -> String {

@@ -29,6 +29,7 @@ struct DoctorCommand: AsyncParsableCommand {
         static func ok(_ text: String) -> Line { Line(failed: false, text: "ok    \(text)") }
         static func fail(_ text: String) -> Line { Line(failed: true, text: "FAIL  \(text)") }
         static func info(_ text: String) -> Line { Line(failed: false, text: "info  \(text)") }
+        static func warn(_ text: String) -> Line { Line(failed: false, text: "warn  \(text)") }
     }
 
     /// Runs every check, for each upstream; with several, each line names its upstream and
@@ -69,6 +70,16 @@ struct DoctorCommand: AsyncParsableCommand {
                 lines.append(.fail("the registry's auth.token.service is \"\(service)\" but upstream.service is \"\(upstream.service)\" — fix: make them equal"))
             } else {
                 lines.append(.ok("the registry's auth.token.service matches upstream.service \"\(upstream.service)\""))
+            }
+            // Clients never see the registry's own challenge through Portcullis, but a realm that
+            // names another token server means the registry was wired to another Portcullis (or
+            // its configuration is stale), and clients that reach it directly are sent there.
+            let realm = state.configuration.realm
+            if let registryRealm = Self.parameter("realm", in: challenge), registryRealm != realm {
+                lines.append(
+                    .warn(
+                        "the registry's auth.token.realm is \"\(registryRealm)\" but this Portcullis's realm is \"\(realm)\": the registry was set up for another token server — fix: set its auth.token.realm to \"\(realm)\" (`portcullis registry-config` prints it)"
+                    ))
             }
         }
 

@@ -40,13 +40,15 @@ enum GatewayRunner {
         let holder = StateHolder(state)
         let observability = Observability(metrics: GatewayMetrics(), audit: AuditLog(logger: Logger(label: auditLabel)))
         let throttling = configuration.throttling
+        let reloader = ConfigurationReloader(path: configuration.sourcePath, holder: holder, logger: logger)
         let authenticator = BasicAuthenticator(
             cache: CredentialCache(),
             throttle: AuthenticationThrottle(
                 settings: .init(
                     maxFailures: throttling.maxFailures, maxFailuresPerAddress: throttling.maxFailuresPerAddress,
                     window: Double(throttling.window), cooldown: Double(throttling.cooldown))),
-            logger: logger, metrics: observability.metrics, keyStore: OIDCKeyStore(client: client))
+            logger: logger, metrics: observability.metrics, keyStore: OIDCKeyStore(client: client),
+            reloadIfChanged: { reloader.reloadIfChanged(reason: "file changed (an unknown account logged in)") })
         let readiness = Readiness()
         let proxy = ProxyHandler(
             state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability,
@@ -96,7 +98,7 @@ enum GatewayRunner {
                     await readiness.run(state: holder, client: client, logger: logger, health: proxy.health, metrics: observability.metrics)
                 }),
                 .init(service: BackgroundService {
-                    await ConfigurationReloader(path: configuration.sourcePath, holder: holder, logger: logger).run()
+                    await reloader.run()
                 }),
                 .init(service: BackgroundService { await MemoryReturner(connections: connections).run() }),
             ],

@@ -70,7 +70,7 @@ struct PolicyCommand: ParsableCommand {
             }
             print("grant mode: \(mode.rawValue)")
             for decision in result.decisions { print(decision.description) }
-            print(result.isComplete ? "verdict: granted in full" : "verdict: not granted in full (missing \(result.missing.map(\.description).joined(separator: " ")))")
+            print(result.isComplete ? "verdict: granted in full" : "verdict: not granted in full (missing \(result.missingActions.map(\.description).joined(separator: " ")))")
             if !result.isComplete { throw ExitCode(1) }
         }
     }

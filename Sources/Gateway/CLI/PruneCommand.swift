@@ -32,7 +32,10 @@ struct PruneCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tags matching this glob (or /regex/) are always kept (repeatable).")
     var exclude: [String] = []
     @Option(name: .long, help: "The robot account the deletions are authorized as.")
-    var robot = "portcullis-prune"
+    var robot = Self.defaultRobot
+
+    /// The robot `--robot` names unless told otherwise.
+    static let defaultRobot = "portcullis-prune"
     @Flag(name: .long, help: "Only print the plan (the default).")
     var dryRun = false
     @Flag(name: .long, help: "Really delete.")
@@ -121,11 +124,7 @@ struct PruneCommand: AsyncParsableCommand {
         }
 
         // Policy must let the robot read and delete in every one of them, or nothing happens.
-        let refusals = repositories.compactMap { name -> String? in
-            let grant = state.rules.grant([Scope(resource: .repository(name), actions: [.pull, .delete])], to: identity)
-            guard !grant.isComplete else { return nil }
-            return "robot \"\(robot)\" may not prune \(name): the rules must grant it pull and delete (\(grant.decisions[0]))"
-        }
+        let refusals = repositories.compactMap { Self.refusal(robot: robot, identity: identity, repository: $0, rules: state.rules) }
         guard refusals.isEmpty else {
             for refusal in refusals { FileHandle.standardError.write(Data("portcullis prune: \(refusal)\n".utf8)) }
             FileHandle.standardError.write(Data("portcullis prune: nothing was deleted\n".utf8))
@@ -224,6 +223,31 @@ struct PruneCommand: AsyncParsableCommand {
     private func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("portcullis prune: \(message)\n".utf8))
         Foundation.exit(1)
+    }
+
+    /// Why `robot` (known as `identity`) may not prune `repository`, or `nil` when the rules grant
+    /// it pull and delete there.
+    static func refusal(robot: String, identity: Identity, repository: RepositoryName, rules: RuleSet) -> String? {
+        let grant = rules.grant([Scope(resource: .repository(repository), actions: [.pull, .delete])], to: identity)
+        guard !grant.isComplete else { return nil }
+        return "robot \"\(robot)\" may not prune \(repository): the rules must grant it pull and delete (\(grant.decisions[0]))"
+    }
+
+    /// Why `portcullis prune --robot ROBOT --repository REPOSITORY --yes` would refuse to run
+    /// with `state`, or `nil` when it would run: the checks the command makes before deleting
+    /// anything (the registry browser's prune preview says so beside the command it prints).
+    static func refusal(robot: String, repository: RepositoryName, state: GatewayState, now: Double) -> String? {
+        guard state.credentials.robots[robot] != nil else {
+            return "there is no robot \"\(robot)\" in users.robots: create it with `portcullis robot create \(robot)` and grant it pull and delete in the rules"
+        }
+        do {
+            let identity = try state.credentials.currentIdentity(account: robot, now: now)
+            return refusal(robot: robot, identity: identity, repository: repository, rules: state.rules)
+        } catch let error as PolicyError {
+            return "robot \"\(robot)\" cannot act: \(error.message)"
+        } catch {
+            return "robot \"\(robot)\" cannot act: \(error)"
+        }
     }
 
     /// Whether `--repository` is a pattern rather than one name.

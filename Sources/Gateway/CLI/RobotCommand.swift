@@ -128,6 +128,9 @@ struct RobotCommand: ParsableCommand {
                         created: now.rounded(.down)))
             }
             print(secret)
+            // Standard output is buffered when it is not a terminal: the secret goes out before the
+            // note on standard error, also when both are captured together (2>&1).
+            fflush(nil)
             let until = lifetime.map { "until \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: now + $0)))" } ?? "without expiry"
             FileHandle.standardError.write(Data("robot \"\(name)\" created \(until); the secret above is shown only once\n".utf8))
         }

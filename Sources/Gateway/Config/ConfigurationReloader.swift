@@ -31,10 +31,19 @@ final class ConfigurationReloader: Sendable {
         defer { hangup.cancel() }
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
-            let current = Self.fingerprints(of: holder.current.watchedFiles)
-            let changed = fingerprints.withLock { $0 != current }
-            if changed { _ = reload(reason: "file changed") }
+            _ = reloadIfChanged(reason: "file changed")
         }
+    }
+
+    /// Reloads now if a watched file changed since the last load, without waiting for the next
+    /// poll: a login by an account that does not exist yet asks, so that a robot created a
+    /// moment ago works at its first login instead of counting failures toward its throttle.
+    /// - Returns: the state in force afterwards, or `nil` when nothing changed or the change
+    ///   was refused.
+    func reloadIfChanged(reason: String) -> GatewayState? {
+        let current = Self.fingerprints(of: holder.current.watchedFiles)
+        guard fingerprints.withLock({ $0 != current }) else { return nil }
+        return reload(reason: reason) ? holder.current : nil
     }
 
     /// Loads the configuration again and swaps it in if it is valid.

@@ -34,7 +34,7 @@ struct UpstreamProbe: Sendable {
             default: return .unexpected(status: Int(response.status.code))
             }
         } catch {
-            return .unreachable("\(error)")
+            return .unreachable(ConnectionFailure.describe(error))
         }
     }
 

@@ -95,7 +95,7 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
     func upstreamFailed(_ error: any Error) -> LocalResponse {
         // A canary that cannot be reached at all leaves the rotation at once (no answer to
         // count); one that stays silent counts like a failed answer.
-        if error is UpstreamSilence { recordHealth(failed: true) } else { takeOutOfRotation(reason: "unreachable: \(error)") }
+        if error is UpstreamSilence { recordHealth(failed: true) } else { takeOutOfRotation(reason: "unreachable: \(ConnectionFailure.describe(error))") }
         let upstream = target.configuration
         if error is UpstreamSilence {
             let seconds = state.configuration.upstreamResponseTimeout
@@ -106,11 +106,11 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
                 RegistryErrorBody(
                     code: "UNAVAILABLE", message: "the registry at \(upstream.url) did not answer within \(seconds) s (timeouts.upstream_response)"))
         }
-        log.outcome = "upstream unreachable: \(error)"
+        log.outcome = "upstream unreachable: \(ConnectionFailure.describe(error))"
         logger.error("registry unreachable", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
         return ProxyHandler.errorResponse(
             .serviceUnavailable,
-            RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable", detail: .text("\(error)")))
+            RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable", detail: .text(ConnectionFailure.describe(error))))
     }
 
     /// Counts a canary's answer toward taking it out of rotation (several upstreams only; the

@@ -99,7 +99,7 @@ extension ProxyHandler {
                 response = try await client.execute(upstreamRequest, timeout: .seconds(60))
                 body = try await response.body.collect(upTo: 64 << 20)
             } catch {
-                return .failure(.unreachable("\(error)"))
+                return .failure(.unreachable(ConnectionFailure.describe(error)))
             }
             guard response.status == .ok,
                 let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],

@@ -119,7 +119,7 @@ struct RegistryAPI: Sendable {
                 response = try await client.execute(HTTPClientRequest(url: target), timeout: timeout)
                 redirected = try await response.body.collect(upTo: limit)
             } catch {
-                throw RegistryAPIError(.unreachable, "fetching blob \(digest) from its storage redirect failed: \(error)", underlying: error)
+                throw RegistryAPIError(.unreachable, "fetching blob \(digest) from its storage redirect failed: \(ConnectionFailure.describe(error))", underlying: error)
             }
             guard response.status == .ok else {
                 throw RegistryAPIError(.unexpectedStatus, "the storage redirect for blob \(digest) answered \(response.status.code)", status: Int(response.status.code))
@@ -208,7 +208,7 @@ struct RegistryAPI: Sendable {
             response = try await client.execute(request, timeout: timeout)
             body = try await response.body.collect(upTo: max(limit, 64 << 10))
         } catch {
-            throw RegistryAPIError(.unreachable, "the registry at \(baseURL) did not answer \(method) \(path): \(error)", underlying: error)
+            throw RegistryAPIError(.unreachable, "the registry at \(baseURL) did not answer \(method) \(path): \(ConnectionFailure.describe(error))", underlying: error)
         }
         if response.status == .unauthorized {
             let challenge = response.headers["www-authenticate"].joined(separator: ", ")

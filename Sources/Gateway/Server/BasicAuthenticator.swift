@@ -28,9 +28,18 @@ struct BasicAuthenticator: Sendable {
     let metrics: GatewayMetrics
     /// Keys of OIDC issuers fetched over HTTP; `nil` in commands that never verify identity tokens.
     var keyStore: OIDCKeyStore? = nil
+    /// Re-reads the configuration's files if they changed since the last load, returning the new
+    /// state (``ConfigurationReloader/reloadIfChanged(reason:)``); `nil` in commands.
+    var reloadIfChanged: (@Sendable () -> GatewayState?)? = nil
 
     /// Verifies `account`/`secret` presented from `address`.
     func authenticate(account: String, secret: String, address: String, state: GatewayState, requestID: String) async -> Result<Identity, Failure> {
+        await authenticate(account: account, secret: secret, address: address, state: state, requestID: requestID, mayReload: true)
+    }
+
+    private func authenticate(
+        account: String, secret: String, address: String, state: GatewayState, requestID: String, mayReload: Bool
+    ) async -> Result<Identity, Failure> {
         let now = Date().timeIntervalSince1970
         if let refusal = throttled(account: account, address: address, now: now, requestID: requestID) { return .failure(refusal) }
         if let (issuer, token) = state.workloadIssuer(presentedAsPassword: secret) {
@@ -58,6 +67,14 @@ struct BasicAuthenticator: Sendable {
                 metadata: ["request": "\(requestID)", "account": "\(account)", "peer": "\(address)", "reason": "\(error.message)"])
             return .failure(.unavailable(reason: error.message))
         } catch let error as PolicyError {
+            // An account Portcullis does not know may have been added a moment ago (`robot
+            // create`, an htpasswd edit) and not polled yet: with the files re-read (only when
+            // they changed), try once more before counting a failure.
+            if error.code == .unknownAccount, mayReload, let reloadIfChanged,
+                let fresh = try? await NIOThreadPool.singleton.runIfActive({ reloadIfChanged() })
+            {
+                return await authenticate(account: account, secret: secret, address: address, state: fresh, requestID: requestID, mayReload: false)
+            }
             let delay = throttle.recordFailure(account: account, address: address, now: now)
             metrics.authenticationFailure(reason: error.code.rawValue)
             logger.warning(

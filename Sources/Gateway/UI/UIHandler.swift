@@ -223,6 +223,13 @@ struct UIHandler: Sendable {
         values["rows"] = rows
         values["summary"] = "\(plan.decisions.count) tags: \(plan.deletions.count) manifests (\(plan.deletedTags.count) tags) would be deleted, \(plan.keptTags.count) tags kept."
         values["command"] = (["portcullis", "prune", "--config", "portcullis.yaml"] + arguments.map(Self.shellQuoted) + ["--yes"]).joined(separator: " ")
+        // The command runs as the portcullis-prune robot: say now whether the rules let it.
+        let robot = PruneCommand.defaultRobot
+        if let refusal = PruneCommand.refusal(robot: robot, repository: repository, state: state, now: Date().timeIntervalSince1970) {
+            values["refusal"] = "This command would be refused: \(refusal)."
+        } else {
+            values["allowed"] = "The rules let the robot \(robot) pull and delete in \(name): this command would run."
+        }
         try await page("prunePreview", values, writer: writer)
     }
 

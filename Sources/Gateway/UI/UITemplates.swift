@@ -104,6 +104,8 @@ enum UITemplates {
         {{^error}}
         <p>{{summary}} Nothing is deleted here; run it with the command line:</p>
         <p><code class="pull">{{command}}</code></p>
+        {{#allowed}}<p class="allowed">{{allowed}}</p>{{/allowed}}
+        {{#refusal}}<p class="error refusal" role="alert">{{refusal}}</p>{{/refusal}}
         <table class="plan">
         <thead><tr><th>Action</th><th>Digest</th><th>Time</th><th>Tags</th><th>Why kept</th></tr></thead>
         <tbody>

@@ -20,6 +20,15 @@ public struct Grant: Sendable, CustomStringConvertible {
         decisions.compactMap { $0.granted.satisfies($0.requested.actions) ? nil : $0.requested }
     }
 
+    /// For each scope not granted in full, only the actions that were not granted (what
+    /// `portcullis policy explain` names; a challenge names ``missing``, the scope as requested).
+    public var missingActions: [Scope] {
+        decisions.compactMap { decision in
+            let lacking = decision.requested.actions.subtracting(decision.granted)
+            return lacking.isEmpty ? nil : Scope(resource: decision.requested.resource, actions: lacking)
+        }
+    }
+
     /// One line per decision.
     public var description: String {
         "\(identity): " + decisions.map(\.description).joined(separator: "; ")
