@@ -27,6 +27,15 @@ struct CommandLineTests {
         return path
     }
 
+    /// A directory with a fresh key pair (`keys generate`) and `portcullis.yaml` holding `yaml`.
+    func keyedConfiguration(_ name: String, _ yaml: String) throws -> (directory: String, path: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))").path
+        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
+        let path = directory + "/portcullis.yaml"
+        try Data(yaml.utf8).write(to: URL(fileURLWithPath: path))
+        return (directory, path)
+    }
+
     @Test("keys id prints the shared test vectors exactly, and registry-3.0 unsupported for EC keys")
     func keyIdentifierVectors() throws {
         let a = try Command(try portcullisBinary(), ["keys", "id", try temporaryFile(Self.vectorA)]).run().checked()
@@ -99,12 +108,7 @@ struct CommandLineTests {
 
     @Test("policy explain names the deciding rule for an account with labels, any value of a multi-valued label matching, and exits 1 when not granted in full")
     func policyExplain() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("explain-\(UUID().uuidString.prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
-        let path = directory + "/portcullis.yaml"
-        try Data(
-            """
+        let (directory, path) = try keyedConfiguration("explain", """
             listen: 127.0.0.1:5000
             public_url: http://127.0.0.1:5000
             upstream: {url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: x5c, service: registry, issuer: portcullis}
@@ -113,8 +117,8 @@ struct CommandLineTests {
               - {account: "ci:**", name: "${labels:project_path}/**", labels: {ref_protected: "true"}, actions: [pull, push, delete]}
               - {account: "*", name: "platform/**", labels: {group: platform}, actions: [pull, push]}
               - {account: "*", name: "**", actions: [pull]}
-            """.utf8
-        ).write(to: URL(fileURLWithPath: path))
+            """)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let binary = try portcullisBinary()
         let granted = try Command(
             binary, ["policy", "explain", "--config", path, "--account", "alice", "--label", "group=team-a", "--label", "group=platform", "repository:platform/tool:pull,push"]
@@ -140,12 +144,7 @@ struct CommandLineTests {
 
     @Test("robot create and revoke run at the same time lose no robot: every one created is listed, every one revoked is gone")
     func concurrentRobotCommandsLoseNothing() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("robots-\(UUID().uuidString.prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
-        let path = directory + "/portcullis.yaml"
-        try Data(
-            """
+        let (directory, path) = try keyedConfiguration("robots", """
             listen: 127.0.0.1:5000
             public_url: http://127.0.0.1:5000
             upstream: {url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: x5c, service: registry, issuer: portcullis}
@@ -153,8 +152,8 @@ struct CommandLineTests {
             users: {robots: robots.json}
             rules:
               - {account: "*", name: "**", actions: [pull]}
-            """.utf8
-        ).write(to: URL(fileURLWithPath: path))
+            """)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let binary = try portcullisBinary()
         let names = (0..<12).map { "robot-\($0)" }
         try await withThrowingTaskGroup(of: CommandResult.self) { group in
@@ -182,12 +181,7 @@ struct CommandLineTests {
 
     @Test("check-config names each bad upstreams entry with its path: two names alike, shares over 100%, a pattern claimed twice, two primaries, a key hint the version cannot read")
     func checkConfigReportsUpstreamProblems() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("upstreams-\(UUID().uuidString.prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
-        let path = directory + "/portcullis.yaml"
-        try Data(
-            """
+        let (directory, path) = try keyedConfiguration("upstreams", """
             listen: 127.0.0.1:5000
             public_url: http://127.0.0.1:5000
             upstreams:
@@ -198,8 +192,8 @@ struct CommandLineTests {
             token: {service: portcullis, issuer: portcullis, key: token.key, certificate: token.crt}
             rules:
               - {account: "*", name: "**", actions: [pull]}
-            """.utf8
-        ).write(to: URL(fileURLWithPath: path))
+            """)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let result = try Command(try portcullisBinary(), ["check-config", "--config", path]).run()
         #expect(result.status == 1)
         for expected in [
@@ -242,12 +236,7 @@ struct CommandLineTests {
 
     @Test("check-config lists in one run the problems that only the files can show beside the file's own (a key hint, ui, an OIDC issuer clash), and says what it could not check when a section is missing")
     func checkConfigReportsEverythingInOneRun() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("one-run-\(UUID().uuidString.prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
-        let path = directory + "/portcullis.yaml"
-        try Data(
-            """
+        let (directory, path) = try keyedConfiguration("one-run", """
             listen: 127.0.0.1:5000
             public_url: http://127.0.0.1:5000
             upstreams:
@@ -260,8 +249,8 @@ struct CommandLineTests {
             ui: {enabled: maybe}
             rules:
               - {account: "*", name: "**", actions: [pull]}
-            """.utf8
-        ).write(to: URL(fileURLWithPath: path))
+            """)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let result = try Command(try portcullisBinary(), ["check-config", "--config", path]).run()
         #expect(result.status == 1)
         for expected in [
@@ -290,12 +279,7 @@ struct CommandLineTests {
 
     @Test("check-config's summary names every upstream with its version, key hint and share, not only the primary")
     func checkConfigSummaryListsEveryUpstream() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("summary-\(UUID().uuidString.prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try Command(try portcullisBinary(), ["keys", "generate", "--out", directory]).run().checked()
-        let path = directory + "/portcullis.yaml"
-        try Data(
-            """
+        let (directory, path) = try keyedConfiguration("summary", """
             listen: 127.0.0.1:5000
             public_url: http://127.0.0.1:5000
             upstreams:
@@ -305,8 +289,8 @@ struct CommandLineTests {
             token: {service: portcullis, issuer: portcullis, key: token.key, certificate: token.crt}
             rules:
               - {account: "*", name: "**", actions: [pull]}
-            """.utf8
-        ).write(to: URL(fileURLWithPath: path))
+            """)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let result = try Command(try portcullisBinary(), ["check-config", "--config", path]).run()
         #expect(result.status == 0, "\(result)")
         for expected in [

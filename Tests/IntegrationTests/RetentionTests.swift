@@ -89,6 +89,20 @@ struct RetentionTests {
 
     func versions(_ numbers: ClosedRange<Int>) -> Set<String> { Set(numbers.map { "v\($0)" }) }
 
+    /// Pushes, as admin with skopeo, an image of one layer of its own whose config has `created`
+    /// (none when `nil`) to `repository:tag`; returns its manifest digest.
+    func pushOwnImage(_ fixture: Fixture, to repository: String, tag: String, created: String?, label: String) async throws -> String {
+        let layout = FileManager.default.temporaryDirectory.appendingPathComponent("oci-\(label)-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: layout) }
+        let image = try OCIImageLayout.write(to: layout, tag: tag, layers: [["own.txt": Data("\(label)\n".utf8)]], created: created, label: label)
+        let push = try await Command("skopeo", [
+            "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", fixture.deployment.credentials("admin"),
+            "oci:\(layout):\(tag)", "docker://\(fixture.deployment.host)/\(repository):\(tag)",
+        ], timeout: .seconds(120)).runInBackground()
+        #expect(push.succeeded, "\(push)")
+        return image.manifestDigest
+    }
+
     /// The JSON audit lines of a prune's standard output.
     func auditLines(_ result: CommandResult) throws -> [[String: Any]] {
         try result.standardOutput.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
@@ -170,15 +184,7 @@ struct RetentionTests {
         let deployment = fixture.deployment
         var digests: [String: String] = [:]
         for tag in ["old", "new"] {
-            let layout = FileManager.default.temporaryDirectory.appendingPathComponent("oci-untimed-\(tag)-\(UUID().uuidString.prefix(8))").path
-            defer { try? FileManager.default.removeItem(atPath: layout) }
-            let image = try OCIImageLayout.write(to: layout, tag: tag, layers: [["own.txt": Data("untimed \(tag)\n".utf8)]], label: "untimed-\(tag)")
-            digests[tag] = image.manifestDigest
-            let push = try await Command("skopeo", [
-                "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"),
-                "oci:\(layout):\(tag)", "docker://\(deployment.host)/prune/untimed:\(tag)",
-            ], timeout: .seconds(120)).runInBackground()
-            #expect(push.succeeded, "\(push)")
+            digests[tag] = try await pushOwnImage(fixture, to: "prune/untimed", tag: tag, created: nil, label: "untimed-\(tag)")
         }
 
         // One line per accepted manifest push, with the registry's digest.
@@ -214,20 +220,10 @@ struct RetentionTests {
     @Test("reproducible builds' 1970-01-01 and 0001-01-01 creation times count as none: prune times those images by their recorded push, like an image without one")
     func reproducibleBuildsAreTimedByPush() async throws {
         let fixture = try await Self.setup.value
-        let deployment = fixture.deployment
         var digests: [String: String] = [:]
+        // One after the other: the push times order the three images.
         for (tag, created) in [("repro", "1970-01-01T00:00:00Z"), ("zero", "0001-01-01T00:00:00Z"), ("nocreated", nil)] {
-            let layout = FileManager.default.temporaryDirectory.appendingPathComponent("oci-repro-\(tag)-\(UUID().uuidString.prefix(8))").path
-            defer { try? FileManager.default.removeItem(atPath: layout) }
-            let image = try OCIImageLayout.write(
-                to: layout, tag: tag, layers: [["own.txt": Data("reproducible \(tag)\n".utf8)]], created: created, label: "repro-\(tag)")
-            digests[tag] = image.manifestDigest
-            // One after the other: the push times order the three images.
-            let push = try await Command("skopeo", [
-                "copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", deployment.credentials("admin"),
-                "oci:\(layout):\(tag)", "docker://\(deployment.host)/prune/repro:\(tag)",
-            ], timeout: .seconds(120)).runInBackground()
-            #expect(push.succeeded, "\(push)")
+            digests[tag] = try await pushOwnImage(fixture, to: "prune/repro", tag: tag, created: created, label: "repro-\(tag)")
         }
 
         // --older-than 0s selects every image whose time is known, and only those.
