@@ -36,7 +36,10 @@ package enum ConfigurationLoader {
             throw ConfigurationErrors(
                 file: path, problems: reader.problems, partial: configuration,
                 unchecked: configuration == nil
-                    ? "the files the configuration names (keys, certificates, htpasswd, robots, LDAP and OIDC files) and each upstream's key_hint against its key, until \(reader.blocking.joined(separator: ", ")) \(reader.blocking.count == 1 ? "is" : "are") valid"
+                    ? "the files the configuration names (keys, certificates, htpasswd, robots, LDAP and OIDC files) and each upstream's key_hint against its key, until "
+                        + (reader.blocking.isEmpty
+                            ? "the problems above are fixed"
+                            : "\(reader.blocking.joined(separator: ", ")) \(reader.blocking.count == 1 ? "is" : "are") valid")
                     : nil)
         }
         return configuration
