@@ -65,6 +65,10 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let sequence: RequestSequence
     private let isHTTP2: Bool
     private let clientAddress: @Sendable (HTTPHeaders) -> String
+    /// Adds the asynchronous handler behind this one when the first request is handed off (an
+    /// HTTP/2 stream gets no task, and no `NIOAsyncChannel`, unless one of its requests needs
+    /// them); `nil` if it was there from the start.
+    private var attachAsynchronousHandler: ((ForwardingHandler, any Channel) throws -> Void)?
 
     private var state = State.idle
     private var exchange: Exchange?
@@ -82,10 +86,14 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ///   - sequence: request numbers on this connection, shared with the asynchronous handler.
     ///   - isHTTP2: whether this is an HTTP/2 stream (one request, closes by itself).
     ///   - clientAddress: the client's address for a request's headers.
+    ///   - attachAsynchronousHandler: adds the asynchronous handler behind this one, on the loop,
+    ///     just before the first request handed off reaches it (`nil`: it is there already).
     init(
         admission: (any RequestAdmission)?, pool: any UpstreamConnectionSource, connections: ConnectionTracker, connectionNumber: Int,
-        sequence: RequestSequence, isHTTP2: Bool, clientAddress: @escaping @Sendable (HTTPHeaders) -> String
+        sequence: RequestSequence, isHTTP2: Bool, clientAddress: @escaping @Sendable (HTTPHeaders) -> String,
+        attachAsynchronousHandler: ((ForwardingHandler, any Channel) throws -> Void)? = nil
     ) {
+        self.attachAsynchronousHandler = attachAsynchronousHandler
         self.admission = admission
         self.pool = pool
         self.connections = connections
@@ -101,6 +109,7 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        attachAsynchronousHandler = nil
     }
 
     // MARK: Client → Portcullis
@@ -116,6 +125,16 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let client = ClientRequest(
                 remoteAddress: clientAddress(head.headers), id: "\(connectionNumber)-\(sequence.next())", isHTTP2: isHTTP2)
             guard let admission, let admitted = admission.admit(head, client: client) else {
+                if let attach = attachAsynchronousHandler {
+                    attachAsynchronousHandler = nil
+                    do {
+                        try attach(self, context.channel)
+                    } catch {
+                        state = .closed
+                        context.close(promise: nil)
+                        return
+                    }
+                }
                 state = .handedOff
                 sequence.handOff(id: client.id, remoteAddress: client.remoteAddress)
                 context.fireChannelRead(data)

@@ -77,7 +77,11 @@ struct HTTPServer: Sendable {
         let sequence: RequestSequence
     }
 
-    typealias Negotiated = NIONegotiatedHTTPVersion<ServedChannel, (Void, NIOHTTP2Handler.AsyncStreamMultiplexer<ServedChannel>)>
+    /// The streams of an HTTP/2 connection that handed a request to the request loop, as they do.
+    /// The forwarding core serves the others on the event loop alone: no task, no `NIOAsyncChannel`.
+    typealias HandedOffStreams = AsyncStream<ServedChannel>
+
+    typealias Negotiated = NIONegotiatedHTTPVersion<ServedChannel, HandedOffStreams>
 
     /// What each connection's forwarding cores share.
     struct ForwardingSetup: Sendable {
@@ -88,10 +92,12 @@ struct HTTPServer: Sendable {
         let number: Int
         let clientAddress: @Sendable (HTTPHeaders) -> String
 
-        func handler(sequence: RequestSequence, isHTTP2: Bool) -> ForwardingHandler {
+        func handler(
+            sequence: RequestSequence, isHTTP2: Bool, attachAsynchronousHandler: ((ForwardingHandler, any Channel) throws -> Void)? = nil
+        ) -> ForwardingHandler {
             ForwardingHandler(
                 admission: admission, pool: pool, connections: connections, connectionNumber: number, sequence: sequence, isHTTP2: isHTTP2,
-                clientAddress: clientAddress)
+                clientAddress: clientAddress, attachAsynchronousHandler: attachAsynchronousHandler)
         }
     }
 
@@ -121,7 +127,7 @@ struct HTTPServer: Sendable {
     static func negotiateHTTPVersion(
         on channel: any Channel,
         http1: @escaping @Sendable (any Channel) -> EventLoopFuture<ServedChannel>,
-        http2: @escaping @Sendable (any Channel) -> EventLoopFuture<(Void, NIOHTTP2Handler.AsyncStreamMultiplexer<ServedChannel>)>
+        http2: @escaping @Sendable (any Channel) -> EventLoopFuture<HandedOffStreams>
     ) -> EventLoopFuture<EventLoopFuture<Negotiated>> {
         channel.eventLoop.makeCompletedFuture {
             let negotiation = NIOTypedApplicationProtocolNegotiationHandler<Negotiated> { result in
@@ -163,21 +169,35 @@ struct HTTPServer: Sendable {
 
     /// Adds the HTTP/2 server pipeline: each stream speaks HTTP/1-style parts with its own head
     /// and stall timeouts; the connection is closed once it has had no stream for `headTimeout`.
+    ///
+    /// A stream's request admitted by the forwarding core is relayed on the event loop and never
+    /// leaves it. Only a stream whose request is handed off gets wrapped for the request loop, at
+    /// that moment, and is yielded to the returned sequence, which ends when the connection closes.
     static func configureHTTP2(
         on channel: any Channel, headTimeout: TimeAmount, stallTimeout: TimeAmount, forwarding: ForwardingSetup
-    ) throws -> (Void, NIOHTTP2Handler.AsyncStreamMultiplexer<ServedChannel>) {
+    ) throws -> HandedOffStreams {
         let idle = HTTP2IdleConnectionHandler(timeout: headTimeout, drainTimeout: stallTimeout, eventLoop: channel.eventLoop)
-        let multiplexer = try channel.pipeline.syncOperations.configureAsyncHTTP2Pipeline(
-            mode: .server, streamDelegate: idle.streamDelegate
+        let (handedOff, continuation) = HandedOffStreams.makeStream()
+        channel.closeFuture.whenComplete { _ in continuation.finish() }
+        let configuration = NIOHTTP2Handler.Configuration()
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: configuration.connection, streamConfiguration: configuration.stream,
+            streamDelegate: idle.streamDelegate
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
-                return try served(stream, forwarding: forwarding, isHTTP2: true)
+                let sequence = RequestSequence()
+                let handler = forwarding.handler(sequence: sequence, isHTTP2: true) { handler, stream in
+                    let parts = try PartsChannel(wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: backPressure))
+                    continuation.yield(
+                        ServedChannel(parts: parts, forwarding: ForwardingHandle(handler, eventLoop: stream.eventLoop), sequence: sequence))
+                }
+                try stream.pipeline.syncOperations.addHandler(handler)
             }
         }
         try channel.pipeline.syncOperations.addHandler(idle)
-        return ((), multiplexer)
+        return handedOff
     }
 
     /// Binds and serves until cancelled, or until a graceful shutdown has drained every connection.
@@ -320,15 +340,15 @@ struct HTTPServer: Sendable {
                 switch try await negotiation.get() {
                 case .http1_1(let connection):
                     await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
-                case .http2((_, let multiplexer)):
+                case .http2(let handedOff):
                     // A shutdown says GOAWAY here and closes once the streams in flight have ended.
                     connections.servesHTTP2(number) { [channel] in
                         channel.eventLoop.execute {
                             try? channel.pipeline.syncOperations.handler(type: HTTP2IdleConnectionHandler.self).beginShutdown()
                         }
                     }
-                    try await withThrowingDiscardingTaskGroup { group in
-                        for try await stream in multiplexer.inbound {
+                    await withDiscardingTaskGroup { group in
+                        for await stream in handedOff {
                             group.addTask { await self.serveRequests(on: stream, number: number, info: info, isHTTP2: true) }
                         }
                     }
