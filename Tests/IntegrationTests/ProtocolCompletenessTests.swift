@@ -249,4 +249,24 @@ struct ProtocolCompletenessTests {
         let otherAddress = try await deployment.curl(["-o", "/dev/null", "-w", "%{http_code}", "-u", deployment.credentials("alice")], path: "/token?service=portcullis")
         #expect(otherAddress.standardOutput == "200", "\(otherAddress)")
     }
+
+    @Test("a request that asks to close the connection is answered with Connection: close on every path: forwarded on the event loop, answered there, and answered by the request loop")
+    func connectionCloseIsAnnounced() async throws {
+        let deployment = try await Self.setup.value
+        let alice = deployment.credentials("alice")
+        // The first authenticated request is decided by the request loop; the second, with the
+        // credential cached, is forwarded on the event loop; /v2/ without credentials and
+        // /healthz are answered by Portcullis itself.
+        let requests: [(String, [String])] = [
+            ("/v2/alice/close/tags/list", ["-u", alice]), ("/v2/alice/close/tags/list", ["-u", alice]),
+            ("/v2/alice/close/tags/list", ["-I", "-u", alice]), ("/v2/", []), ("/healthz", []),
+            ("/token?service=portcullis&scope=repository:alice/close:pull", ["-u", alice]),
+        ]
+        for (path, arguments) in requests {
+            let result = try await deployment.curl(["-D", "-", "-o", "/dev/null", "-H", "Connection: close"] + arguments, path: path)
+            let headers = result.standardOutput.lowercased().split(separator: "\r\n")
+            #expect(headers.first?.hasPrefix("http/1.1 ") == true, "\(path): \(result)")
+            #expect(headers.contains("connection: close"), "\(path) \(arguments): no Connection: close in \(result.standardOutput.debugDescription)")
+        }
+    }
 }

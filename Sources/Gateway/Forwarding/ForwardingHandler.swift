@@ -172,7 +172,8 @@ final class ForwardingHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var headers = response.headers
         headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
         let close = !isHTTP2 && (!keepAlive || connections.isShuttingDown)
-        if close && connections.isShuttingDown { headers.replaceOrAdd(name: "connection", value: "close") }
+        // The client learns from the response that the connection ends with it (RFC 9112 §9.6).
+        if close { headers.replaceOrAdd(name: "connection", value: "close") }
         state = .answered(close: close)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
         if !response.body.isEmpty && !isHEAD {
@@ -357,7 +358,7 @@ extension ForwardingHandler: UpstreamConnectionDelegate {
             exchange.upstreamKeepAlive = head.isKeepAlive
             switch exchange.request.responseHead(head) {
             case .relay(var clientHead):
-                if !isHTTP2 && connections.isShuttingDown {
+                if !isHTTP2 && (!exchange.clientKeepAlive || connections.isShuttingDown) {
                     clientHead.headers.replaceOrAdd(name: "connection", value: "close")
                     exchange.outcome.closesConnection = true
                 }
@@ -423,7 +424,7 @@ extension ForwardingHandler: UpstreamConnectionDelegate {
         headers.replaceOrAdd(name: "content-length", value: String(response.body.count))
         // A request whose body is still coming cannot keep its connection: the rest of the body
         // would be read as the next request.
-        if !isHTTP2 && (!exchange.requestEnded || connections.isShuttingDown) {
+        if !isHTTP2 && (!exchange.requestEnded || !exchange.clientKeepAlive || connections.isShuttingDown) {
             headers.replaceOrAdd(name: "connection", value: "close")
             exchange.outcome.closesConnection = true
         }

@@ -401,6 +401,8 @@ struct HTTPServer: Sendable {
                     writer.closeWhen = { [connections] in connections.isShuttingDown }
                     writer.peer = remote
                     writer.isHTTP2 = isHTTP2
+                    // A client that asked to close is told so in the response (RFC 9112 §9.6).
+                    writer.closeConnection = !isHTTP2 && !head.isKeepAlive
                     let request = IncomingRequest(
                         head: head, body: RequestBody(stream: stream), remoteAddress: remote, id: id, forwarding: served.forwarding)
                     defer {
