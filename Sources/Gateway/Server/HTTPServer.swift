@@ -186,7 +186,8 @@ struct HTTPServer: Sendable {
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try stream.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
+                try stream.pipeline.syncOperations.addHandler(
+                    RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout, isStream: true))
                 let sequence = RequestSequence()
                 let handler = forwarding.handler(sequence: sequence, isHTTP2: true) { handler, stream in
                     let parts = try PartsChannel(wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: backPressure))

@@ -18,6 +18,11 @@ import NIOHTTP1
 /// (timer armed only while a read is outstanding) → `serving` (timer off) on the request's end
 /// → `waitingForHead` again once the response's end has been written out; `closed` at the end.
 /// The write-stall timer runs beside it, armed while the channel is unwritable.
+///
+/// On an HTTP/2 stream (`isStream`) the head arrives with the stream itself (its HEADERS frame
+/// opens it, and the connection handler assembles the whole header block first) and no second
+/// request follows, so no head timer is armed, neither at the start nor after the response: only
+/// the body and write-stall bounds apply. The connection's idle bound is HTTP2IdleConnectionHandler's.
 final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -37,21 +42,25 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     private var stallTimer: Scheduled<Void>?
 
     private let stallTimeout: TimeAmount
+    /// An HTTP/2 stream: one request, whose head opened the stream.
+    private let isStream: Bool
 
     /// - Parameters:
     ///   - timeout: for a request head, and for more of a request body Portcullis asks for.
     ///   - stallTimeout: for a client to take more of a response (while the channel is unwritable).
-    init(timeout: TimeAmount, stallTimeout: TimeAmount) {
+    ///   - isStream: an HTTP/2 stream (no head timer).
+    init(timeout: TimeAmount, stallTimeout: TimeAmount, isStream: Bool = false) {
         self.timeout = timeout
         self.stallTimeout = stallTimeout
+        self.isStream = isStream
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context: context) }
+        if context.channel.isActive && !isStream { arm(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(context: context)
+        if !isStream { arm(context: context) }
         context.fireChannelActive()
     }
 
@@ -85,6 +94,11 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
             context.write(data, promise: promise)
             return
         }
+        // A stream's request has ended: nothing is awaited after its response.
+        if isStream, case .serving = state {
+            context.write(data, promise: promise)
+            return
+        }
         // The next head is awaited from when the response has left Portcullis, not from when it
         // was queued: a slow reader still draining a large response is not cut short.
         let written = promise ?? context.eventLoop.makePromise(of: Void.self)
@@ -99,7 +113,7 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     private func responseWritten(context: ChannelHandlerContext) {
         switch state {
         case .serving:
-            arm(context: context)
+            if !isStream { arm(context: context) }
         case .readingBody(let timer):
             // Answered before the body ended (a refusal): what is left of the body, and the
             // next head, must come within the head timeout.
