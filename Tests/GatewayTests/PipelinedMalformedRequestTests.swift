@@ -106,7 +106,7 @@ struct PipelinedMalformedRequestTests {
         let admission = TestAdmission()
         let source: TestSource
         let tracker = ConnectionTracker()
-        let served: HTTPServer.ServedChannel
+        let served: HTTPServer.HandedOffConnection
         /// Everything the client has received, in order.
         private(set) var received: [UInt8] = []
         /// Reads of each upstream channel that got past its `UpstreamConnection` (so reached the

@@ -77,11 +77,16 @@ struct HTTPServer: Sendable {
         let sequence: RequestSequence
     }
 
+    /// An HTTP/1.1 connection as the request loop gets it: the connection, wrapped for the request
+    /// loop when its forwarding core first hands a request off, or `nil` if it closed without one.
+    /// A connection whose requests are all forwarded from the event loop gets no `NIOAsyncChannel`.
+    typealias HandedOffConnection = EventLoopFuture<ServedChannel?>
+
     /// The streams of an HTTP/2 connection that handed a request to the request loop, as they do.
     /// The forwarding core serves the others on the event loop alone: no task, no `NIOAsyncChannel`.
     typealias HandedOffStreams = AsyncStream<ServedChannel>
 
-    typealias Negotiated = NIONegotiatedHTTPVersion<ServedChannel, HandedOffStreams>
+    typealias Negotiated = NIONegotiatedHTTPVersion<HandedOffConnection, HandedOffStreams>
 
     /// What each connection's forwarding cores share.
     struct ForwardingSetup: Sendable {
@@ -104,20 +109,19 @@ struct HTTPServer: Sendable {
     /// A connection as the accept loop receives it.
     enum Accepted: Sendable {
         /// Plain HTTP/1.1.
-        case plain(ServedChannel, ConnectionInfo, number: Int)
+        case plain(HandedOffConnection, any Channel, ConnectionInfo, number: Int)
         /// HTTP/1.1 or HTTP/2, once ALPN (TLS) or the first bytes (h2c) have told which.
         case negotiating(EventLoopFuture<Negotiated>, any Channel, ConnectionInfo, number: Int)
 
         var channel: any Channel {
             switch self {
-            case .plain(let connection, _, _): connection.parts.channel
-            case .negotiating(_, let channel, _, _): channel
+            case .plain(_, let channel, _, _), .negotiating(_, let channel, _, _): channel
             }
         }
 
         var number: Int {
             switch self {
-            case .plain(_, _, let number), .negotiating(_, _, _, let number): number
+            case .plain(_, _, _, let number), .negotiating(_, _, _, let number): number
             }
         }
     }
@@ -126,7 +130,7 @@ struct HTTPServer: Sendable {
     /// (or no ALPN at all) the HTTP/1.1 one; anything else closes the connection.
     static func negotiateHTTPVersion(
         on channel: any Channel,
-        http1: @escaping @Sendable (any Channel) -> EventLoopFuture<ServedChannel>,
+        http1: @escaping @Sendable (any Channel) -> EventLoopFuture<HandedOffConnection>,
         http2: @escaping @Sendable (any Channel) -> EventLoopFuture<HandedOffStreams>
     ) -> EventLoopFuture<EventLoopFuture<Negotiated>> {
         channel.eventLoop.makeCompletedFuture {
@@ -148,23 +152,25 @@ struct HTTPServer: Sendable {
     static let backPressure = NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark(lowWatermark: 2, highWatermark: 8)
 
     /// Adds the HTTP/1.1 server pipeline: codec, protocol error answers, head and stall
-    /// timeouts, the forwarding core, and the hand-off to the request loop.
+    /// timeouts, and the forwarding core, which wraps the connection for the request loop when it
+    /// first hands a request off (the returned future's value; `nil` once it closed without one).
     static func configureHTTP1(
         on channel: any Channel, logger: Logger, headTimeout: TimeAmount, stallTimeout: TimeAmount, forwarding: ForwardingSetup
-    ) throws -> ServedChannel {
+    ) throws -> HandedOffConnection {
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
         try channel.pipeline.syncOperations.addHandler(HTTPProtocolErrorHandler(logger: logger))
         try channel.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout))
-        return try served(channel, forwarding: forwarding, isHTTP2: false)
-    }
-
-    /// Adds the forwarding core and wraps the channel for the request loop.
-    private static func served(_ channel: any Channel, forwarding: ForwardingSetup, isHTTP2: Bool) throws -> ServedChannel {
+        let handedOff = channel.eventLoop.makePromise(of: ServedChannel?.self)
         let sequence = RequestSequence()
-        let handler = forwarding.handler(sequence: sequence, isHTTP2: isHTTP2)
+        let handler = forwarding.handler(sequence: sequence, isHTTP2: false) { handler, channel in
+            let parts = try PartsChannel(wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: backPressure))
+            handedOff.succeed(ServedChannel(parts: parts, forwarding: ForwardingHandle(handler, eventLoop: channel.eventLoop), sequence: sequence))
+        }
         try channel.pipeline.syncOperations.addHandler(handler)
-        let parts = try PartsChannel(wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: backPressure))
-        return ServedChannel(parts: parts, forwarding: ForwardingHandle(handler, eventLoop: channel.eventLoop), sequence: sequence)
+        // The hand-off happens on the loop before the close, if at all; a promise completed
+        // already ignores the second completion.
+        channel.closeFuture.whenComplete { _ in handedOff.succeed(nil) }
+        return handedOff.futureResult
     }
 
     /// Adds the HTTP/2 server pipeline: each stream speaks HTTP/1-style parts with its own head
@@ -256,7 +262,7 @@ struct HTTPServer: Sendable {
                     } else if !h2c {
                         let connection = try Self.configureHTTP1(
                             on: channel, logger: logger, headTimeout: headTimeout, stallTimeout: stallTimeout, forwarding: forwarding)
-                        return channel.eventLoop.makeSucceededFuture(.plain(connection, info, number: number))
+                        return channel.eventLoop.makeSucceededFuture(.plain(connection, channel, info, number: number))
                     }
                 } catch {
                     logger.warning("connection refused: its pipeline could not be set up", metadata: ["peer": "\(peer)", "error": "\(error)"])
@@ -334,13 +340,17 @@ struct HTTPServer: Sendable {
         }
         defer { connections.closed(number) }
         switch accepted {
-        case .plain(let connection, let info, _):
-            await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
+        case .plain(let handedOff, _, let info, _):
+            if let connection = try? await handedOff.get() {
+                await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
+            }
         case .negotiating(let negotiation, let channel, let info, _):
             do {
                 switch try await negotiation.get() {
-                case .http1_1(let connection):
-                    await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
+                case .http1_1(let handedOff):
+                    if let connection = try await handedOff.get() {
+                        await serveRequests(on: connection, number: number, info: info, isHTTP2: false)
+                    }
                 case .http2(let handedOff):
                     // A shutdown says GOAWAY here and closes once the streams in flight have ended.
                     connections.servesHTTP2(number) { [channel] in
