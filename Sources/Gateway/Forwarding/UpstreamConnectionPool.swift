@@ -97,12 +97,18 @@ final class UpstreamConnectionPool: UpstreamConnectionSource {
             return connect(endpoint, silenceTimeout: silenceTimeout)
         }
 
+        /// Reads from the registry grow to 256 KiB (NIO's default stops at 64 KiB), nginx's tuned
+        /// buffer size: a blob streams in a quarter of the reads and writes; small responses keep
+        /// small buffers (the allocator grows only after reads that filled their buffer).
+        static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
+
         private func connect(_ endpoint: UpstreamEndpoint, silenceTimeout: TimeAmount) -> EventLoopFuture<UpstreamConnection> {
             let tlsContext = endpoint.tlsContext
             let host = endpoint.host
             return ClientBootstrap(group: eventLoop)
                 .connectTimeout(owner.connectTimeout)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .channelOption(.recvAllocator, value: Self.receiveAllocator)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tlsContext {
