@@ -163,14 +163,19 @@ struct HTTPServer: Sendable {
         let handedOff = channel.eventLoop.makePromise(of: ServedChannel?.self)
         let sequence = RequestSequence()
         let handler = forwarding.handler(sequence: sequence, isHTTP2: false) { handler, channel in
-            let parts = try PartsChannel(wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: backPressure))
-            handedOff.succeed(ServedChannel(parts: parts, forwarding: ForwardingHandle(handler, eventLoop: channel.eventLoop), sequence: sequence))
+            handedOff.succeed(try wrapped(channel, behind: handler, sequence: sequence))
         }
         try channel.pipeline.syncOperations.addHandler(handler)
         // The hand-off happens on the loop before the close, if at all; a promise completed
         // already ignores the second completion.
         channel.closeFuture.whenComplete { _ in handedOff.succeed(nil) }
         return handedOff.futureResult
+    }
+
+    /// Wraps a connection or stream for the request loop, behind its forwarding core, on the loop.
+    private static func wrapped(_ channel: any Channel, behind handler: ForwardingHandler, sequence: RequestSequence) throws -> ServedChannel {
+        let parts = try PartsChannel(wrappingChannelSynchronously: channel, configuration: .init(backPressureStrategy: backPressure))
+        return ServedChannel(parts: parts, forwarding: ForwardingHandle(handler, eventLoop: channel.eventLoop), sequence: sequence)
     }
 
     /// Adds the HTTP/2 server pipeline: each stream speaks HTTP/1-style parts with its own head
@@ -196,9 +201,7 @@ struct HTTPServer: Sendable {
                     RequestHeadTimeoutHandler(timeout: headTimeout, stallTimeout: stallTimeout, isStream: true))
                 let sequence = RequestSequence()
                 let handler = forwarding.handler(sequence: sequence, isHTTP2: true) { handler, stream in
-                    let parts = try PartsChannel(wrappingChannelSynchronously: stream, configuration: .init(backPressureStrategy: backPressure))
-                    continuation.yield(
-                        ServedChannel(parts: parts, forwarding: ForwardingHandle(handler, eventLoop: stream.eventLoop), sequence: sequence))
+                    continuation.yield(try wrapped(stream, behind: handler, sequence: sequence))
                 }
                 try stream.pipeline.syncOperations.addHandler(handler)
             }
