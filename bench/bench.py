@@ -21,7 +21,7 @@ keep-alive and with a new TLS connection per request (wrk), and over HTTP/2 (h2l
 × 8 streams); proxy CPU per request from /proc; then memory while streaming and per idle
 HTTP/1.1 and HTTP/2-over-TLS connection, and whether each TLS server resumes sessions. It
 prints one table of medians with ratios to the bare registry, with issue 14's and issue 23's
-targets, and writes it to bench/results/YYYY-MM-DD-<host>.md. Every process it starts is
+targets, and writes it to bench/results/YYYY-MM-DD-<host>.md (YYYY-MM-DD-HHMM-<host>.md if that exists). Every process it starts is
 stopped by PID on exit, also on failure or Ctrl-C.
 """
 import argparse
@@ -1588,7 +1588,7 @@ reuses memory it freed after earlier tests.
 
 </details>
 """
-        return text, f"{now:%Y-%m-%d}-{host}.md"
+        return text, (f"{now:%Y-%m-%d}-{host}.md", f"{now:%Y-%m-%d-%H%M}-{host}.md")
 
 
 def main():
@@ -1644,10 +1644,13 @@ def main():
             shutil.rmtree(bench.work, ignore_errors=True)
     elapsed = time.time() - started
     foreign = max(0.0, (busy_seconds() - busy_before) - (own_seconds() - own_before))
-    text, name = bench.report(started, load_before, args.build_note,
-                              foreign_share=foreign / (elapsed * (os.cpu_count() or 1)))
+    text, (name, timed_name) = bench.report(started, load_before, args.build_note,
+                                            foreign_share=foreign / (elapsed * (os.cpu_count() or 1)))
     os.makedirs(args.results, exist_ok=True)
     path = os.path.join(args.results, name)
+    if os.path.exists(path):
+        # A second run the same day on the same host keeps the first: its file may be committed.
+        path = os.path.join(args.results, timed_name)
     with open(path, "w") as f:
         f.write(text)
     print(text)
