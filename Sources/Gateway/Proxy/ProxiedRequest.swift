@@ -75,11 +75,9 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
                 ]) { $1 })
             return .answer(
                 ProxyHandler.errorResponse(
-                    .badGateway,
-                    RegistryErrorBody(
-                        code: "UNAVAILABLE",
-                        message: "the registry rejected Portcullis's token (issuer/service/key trust mismatch between Portcullis and the registry); see Portcullis's error log",
-                        detail: .text(registryChallenge))))
+                    .upstreamFailed,
+                    message: "the registry rejected Portcullis's token (issuer/service/key trust mismatch between Portcullis and the registry); see Portcullis's error log",
+                    detail: .text(registryChallenge)))
         }
         // The registry has made a push or delete by the time it answers 2xx: the tags-of-digest
         // cache and the audit stream learn of it before the client does, and even when the
@@ -102,15 +100,14 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
             log.outcome = "upstream timed out: no answer within timeouts.upstream_response (\(seconds) s)"
             logger.error("registry did not answer in time", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
             return ProxyHandler.errorResponse(
-                .gatewayTimeout,
-                RegistryErrorBody(
-                    code: "UNAVAILABLE", message: "the registry at \(upstream.url) did not answer within \(seconds) s (timeouts.upstream_response)"))
+                .upstreamTimedOut,
+                message: "the registry at \(upstream.url) did not answer within \(seconds) s (timeouts.upstream_response)")
         }
         log.outcome = "upstream unreachable: \(ConnectionFailure.describe(error))"
         logger.error("registry unreachable", metadata: log.metadata.merging(["upstream": "\(upstream.url)"]) { $1 })
         return ProxyHandler.errorResponse(
-            .serviceUnavailable,
-            RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable", detail: .text(ConnectionFailure.describe(error))))
+            .unavailable,
+            message: "the registry at \(upstream.url) is unavailable", detail: .text(ConnectionFailure.describe(error)))
     }
 
     /// Counts a canary's answer toward taking it out of rotation (several upstreams only; the

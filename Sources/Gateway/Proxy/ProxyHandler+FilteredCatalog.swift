@@ -30,12 +30,12 @@ extension ProxyHandler {
         case .failure(.unreachable(let error)):
             log.outcome = "upstream unreachable: \(error)"
             logger.error("registry unreachable", metadata: log.metadata)
-            try await writer.respond(status: .serviceUnavailable, error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry is unavailable"))
+            try await writer.respond(.unavailable, message: "the registry is unavailable")
             return true
         case .failure(.status(let code)):
             log.outcome = "registry answered the catalog with \(code)"
             logger.error("catalog fetch failed", metadata: log.metadata)
-            try await writer.respond(status: .badGateway, error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry's catalog could not be read (status \(code))"))
+            try await writer.respond(.upstreamFailed, message: "the registry's catalog could not be read (status \(code))")
             return true
         }
 

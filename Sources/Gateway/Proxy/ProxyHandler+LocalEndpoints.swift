@@ -78,7 +78,7 @@ extension ProxyHandler {
         guard Self.isDigest(digest) else {
             log.outcome = "tags of digest: invalid digest"
             try await writer.respond(
-                status: .badRequest, error: RegistryErrorBody(code: "DIGEST_INVALID", message: "\"\(digest)\" is not a valid digest"))
+                .digestInvalid, message: "\"\(digest)\" is not a valid digest")
             return
         }
         let cache = localEndpoints.tagDigests
@@ -99,17 +99,17 @@ extension ProxyHandler {
                 switch error.code {
                 case .notFound:
                     try await writer.respond(
-                        status: .notFound,
-                        error: RegistryErrorBody(code: "NAME_UNKNOWN", message: "repository name not known to registry", detail: .text(repository.value)))
+                        .nameUnknown,
+                        message: "repository name not known to registry", detail: .text(repository.value))
                 case .unreachable:
                     logger.error("registry unreachable", metadata: log.metadata)
                     try await writer.respond(
-                        status: .serviceUnavailable,
-                        error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry at \(upstream.url) is unavailable"))
+                        .unavailable,
+                        message: "the registry at \(upstream.url) is unavailable")
                 default:
                     logger.error("tags of digest failed", metadata: log.metadata)
                     try await writer.respond(
-                        status: .badGateway, error: RegistryErrorBody(code: "UNAVAILABLE", message: "the registry's tags could not be read", detail: .text(error.message)))
+                        .upstreamFailed, message: "the registry's tags could not be read", detail: .text(error.message))
                 }
                 return
             }

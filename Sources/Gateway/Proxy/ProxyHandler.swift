@@ -116,7 +116,7 @@ struct ProxyHandler: Sendable {
             case .failure(.throttled(let retryAfter, let reason)):
                 log.outcome = "throttled: \(reason)"
                 try await writer.respond(
-                    status: .tooManyRequests, error: RegistryErrorBody(code: "TOOMANYREQUESTS", message: reason),
+                    .tooManyRequests, message: reason,
                     headers: ["retry-after": "\(retryAfter)"])
                 return false
             case .failure(.invalid(let error)):
@@ -127,7 +127,7 @@ struct ProxyHandler: Sendable {
             case .failure(.unavailable(let reason)):
                 log.outcome = "unavailable: \(reason)"
                 writer.requestLog = log
-                try await writer.respond(status: .serviceUnavailable, error: BasicAuthenticator.Failure.unavailableBody, headers: ["retry-after": "5"])
+                try await writer.respond(.unavailable, message: BasicAuthenticator.Failure.unavailableMessage, headers: ["retry-after": "5"])
                 return false
             }
             account = identity.account
@@ -151,7 +151,7 @@ struct ProxyHandler: Sendable {
         // Forward, through the connection's forwarding core.
         guard let forwarding = request.forwarding else {
             log.outcome = "this listener does not forward"
-            try await writer.respond(status: .internalServerError, error: RegistryErrorBody(code: "UNKNOWN", message: "this listener does not forward"))
+            try await writer.respond(.unknown, message: "this listener does not forward")
             return false
         }
         let forwarded: ProxiedRequest
@@ -163,7 +163,7 @@ struct ProxyHandler: Sendable {
         } catch {
             log.outcome = "upstream token not minted: \(error)"
             logger.error("request failed", metadata: log.metadata)
-            try await writer.respond(status: .internalServerError, error: RegistryErrorBody(code: "UNKNOWN", message: "internal error"))
+            try await writer.respond(.unknown, message: "internal error")
             return false
         }
         let expectsContinue = request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
@@ -185,11 +185,11 @@ struct ProxyHandler: Sendable {
     }
 
     /// A registry-style error response of Portcullis's own.
-    static func errorResponse(_ status: HTTPResponseStatus, _ error: RegistryErrorBody) -> LocalResponse {
+    static func errorResponse(_ error: RegistryError, message: String, detail: RegistryErrorBody.Detail? = nil) -> LocalResponse {
         LocalResponse(
-            status: status,
+            status: error.status,
             headers: ["docker-distribution-api-version": "registry/2.0", "content-type": "application/json; charset=utf-8"],
-            body: error.json)
+            body: RegistryErrorBody(error, message: message, detail: detail).json)
     }
 
     /// Writes completed pushes and deletes to the audit stream.
@@ -209,11 +209,11 @@ struct ProxyHandler: Sendable {
     private func respond(_ rejection: RouteRejection, writer: ResponseWriter) async throws {
         switch rejection.kind {
         case .notFound:
-            try await writer.respond(status: .notFound, error: RegistryErrorBody(code: "NAME_INVALID", message: rejection.reason))
+            try await writer.respond(.routeUnknown, message: rejection.reason)
         case .badRequest:
-            try await writer.respond(status: .badRequest, error: RegistryErrorBody(code: "NAME_INVALID", message: rejection.reason))
+            try await writer.respond(.nameInvalid, message: rejection.reason)
         case .methodNotAllowed:
-            try await writer.respond(status: .methodNotAllowed, error: RegistryErrorBody(code: "UNSUPPORTED", message: rejection.reason))
+            try await writer.respond(.unsupportedMethod, message: rejection.reason)
         }
     }
 
@@ -226,8 +226,8 @@ struct ProxyHandler: Sendable {
             scope.actions.words.map { RegistryErrorBody.AccessDetail(type: scope.resource.type, name: scope.resource.name, action: $0) }
         }
         try await writer.respond(
-            status: .unauthorized,
-            error: RegistryErrorBody(code: "UNAUTHORIZED", message: message, detail: detail.isEmpty ? nil : .access(detail)),
+            .unauthorized,
+            message: message, detail: detail.isEmpty ? nil : .access(detail),
             headers: ["www-authenticate": challenge.headerValue])
     }
 }

@@ -18,8 +18,6 @@ struct BasicAuthenticator: Sendable {
 
         /// What the client is told for ``unavailable(reason:)``; the reason stays in the log.
         static let unavailableMessage = "the account directory is unavailable, try again later"
-        /// The OCI error body for the 503 of ``unavailable(reason:)``.
-        static let unavailableBody = RegistryErrorBody(code: "UNAVAILABLE", message: unavailableMessage)
     }
 
     let cache: CredentialCache

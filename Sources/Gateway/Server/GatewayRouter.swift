@@ -32,8 +32,8 @@ struct GatewayRouter: RequestHandler, RequestAdmission {
     func handle(_ request: IncomingRequest, writer: ResponseWriter) async throws {
         if adminOnly && !["/healthz", "/readyz", "/metrics"].contains(request.path) {
             try await writer.respond(
-                status: .notFound,
-                error: RegistryErrorBody(code: "NAME_UNKNOWN", message: "no such endpoint: the admin listener serves /healthz, /readyz and /metrics"))
+                .nameUnknown,
+                message: "no such endpoint: the admin listener serves /healthz, /readyz and /metrics")
             return
         }
         switch request.path {
@@ -57,8 +57,8 @@ struct GatewayRouter: RequestHandler, RequestAdmission {
                 try await ui.handle(request, writer: writer)
             } else {
                 try await writer.respond(
-                    status: .notFound,
-                    error: RegistryErrorBody(code: "NAME_UNKNOWN", message: "no such endpoint: Portcullis serves /v2/, /token, /healthz and /readyz"))
+                    .nameUnknown,
+                    message: "no such endpoint: Portcullis serves /v2/, /token, /healthz and /readyz")
             }
         }
     }

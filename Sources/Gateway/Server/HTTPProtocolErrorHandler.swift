@@ -96,7 +96,7 @@ final class HTTPProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Logs, writes a short OCI error with `Connection: close`, and closes.
     private func refuse(context: ChannelHandlerContext, status: HTTPResponseStatus, message: String, reason: String) {
         logger.warning("malformed HTTP request refused", metadata: ["peer": "\(peer(context))", "reason": "\(reason)"])
-        let body = RegistryErrorBody(code: "UNSUPPORTED", message: message).json
+        let body = RegistryErrorBody(.unsupportedRequest, message: message).json
         var headers = HTTPHeaders()
         headers.add(name: "connection", value: "close")
         headers.add(name: "content-type", value: "application/json")

@@ -431,8 +431,8 @@ struct HTTPServer: Sendable {
                         if !writer.headSent {
                             writer.closeConnection = true
                             try await writer.respond(
-                                status: .internalServerError,
-                                error: RegistryErrorBody(code: "UNKNOWN", message: "internal error"))
+                                .unknown,
+                                message: "internal error")
                         }
                         return
                     }

@@ -119,9 +119,11 @@ final class ResponseWriter: @unchecked Sendable {
     }
 
     /// Writes a registry-style error response.
-    func respond(status: HTTPResponseStatus, error: RegistryErrorBody, headers: HTTPHeaders = [:]) async throws {
+    func respond(_ error: RegistryError, message: String, detail: RegistryErrorBody.Detail? = nil, headers: HTTPHeaders = [:]) async throws {
         var headers = headers
         headers.replaceOrAdd(name: "docker-distribution-api-version", value: "registry/2.0")
-        try await respond(status: status, headers: headers, body: error.json, contentType: "application/json; charset=utf-8")
+        try await respond(
+            status: error.status, headers: headers, body: RegistryErrorBody(error, message: message, detail: detail).json,
+            contentType: "application/json; charset=utf-8")
     }
 }

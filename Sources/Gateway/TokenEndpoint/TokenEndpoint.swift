@@ -28,8 +28,8 @@ struct TokenEndpoint: Sendable {
             try await handlePost(request, writer: writer)
         default:
             try await writer.respond(
-                status: .methodNotAllowed,
-                error: RegistryErrorBody(code: "UNSUPPORTED", message: "the token endpoint answers GET and POST"),
+                .unsupportedMethod,
+                message: "the token endpoint answers GET and POST",
                 headers: ["allow": "GET, POST"])
         }
     }
@@ -47,7 +47,7 @@ struct TokenEndpoint: Sendable {
                 ? "the service parameter is required (this token server serves \"\(configuration.token.service)\")"
                 : "service \"\(service!)\" is not served here (expected \"\(configuration.token.service)\")"
             logger.warning("token request refused", metadata: ["request": "\(request.id)", "reason": "\(message)"])
-            try await writer.respond(status: .badRequest, error: RegistryErrorBody(code: "UNSUPPORTED", message: message))
+            try await writer.respond(.unsupportedRequest, message: message)
             return
         }
         let scopes: [Scope]
@@ -55,7 +55,7 @@ struct TokenEndpoint: Sendable {
             scopes = try Scope.parseAll(parameters.values("scope"))
         } catch let error as PolicyError {
             logger.warning("token request refused", metadata: ["request": "\(request.id)", "reason": "\(error.message)"])
-            try await writer.respond(status: .badRequest, error: RegistryErrorBody(code: "UNSUPPORTED", message: error.message))
+            try await writer.respond(.unsupportedRequest, message: error.message)
             return
         }
 
@@ -75,21 +75,21 @@ struct TokenEndpoint: Sendable {
                 observability.metrics.tokenIssuance(outcome: "throttled")
                 observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: reason, requestID: request.id)
                 try await writer.respond(
-                    status: .tooManyRequests, error: RegistryErrorBody(code: "TOOMANYREQUESTS", message: reason),
+                    .tooManyRequests, message: reason,
                     headers: ["retry-after": "\(retryAfter)"])
                 return
             case .failure(.invalid(let error)):
                 observability.metrics.tokenIssuance(outcome: "refused")
                 observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: error.message, requestID: request.id)
                 try await writer.respond(
-                    status: .unauthorized,
-                    error: RegistryErrorBody(code: "UNAUTHORIZED", message: "authentication required: \(Self.clientMessage(error))"),
+                    .unauthorized,
+                    message: "authentication required: \(Self.clientMessage(error))",
                     headers: ["www-authenticate": "Basic realm=\"\(configuration.realm)\""])
                 return
             case .failure(.unavailable(let reason)):
                 observability.metrics.tokenIssuance(outcome: "unavailable")
                 observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: reason, requestID: request.id)
-                try await writer.respond(status: .serviceUnavailable, error: BasicAuthenticator.Failure.unavailableBody, headers: ["retry-after": "5"])
+                try await writer.respond(.unavailable, message: BasicAuthenticator.Failure.unavailableMessage, headers: ["retry-after": "5"])
                 return
             }
         case .bearer:
@@ -383,8 +383,8 @@ struct TokenEndpoint: Sendable {
             "authentication failed at the token endpoint",
             metadata: ["request": "\(request.id)", "peer": "\(request.remoteAddress)", "reason": "\(reason)"])
         try await writer.respond(
-            status: .unauthorized,
-            error: RegistryErrorBody(code: "UNAUTHORIZED", message: "authentication required: \(reason)"),
+            .unauthorized,
+            message: "authentication required: \(reason)",
             headers: ["www-authenticate": "Basic realm=\"\(realm)\""])
     }
 }

@@ -39,8 +39,8 @@ struct RegistryErrorBody: Encodable, Sendable {
     var errors: [Entry]
 
     /// A body with a single error.
-    init(code: String, message: String, detail: Detail? = nil) {
-        self.errors = [Entry(code: code, message: message, detail: detail)]
+    init(_ error: RegistryError, message: String, detail: Detail? = nil) {
+        self.errors = [Entry(code: error.code, message: message, detail: detail)]
     }
 
     /// The JSON bytes.
