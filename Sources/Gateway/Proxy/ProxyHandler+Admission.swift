@@ -18,50 +18,25 @@ extension ProxyHandler {
         guard path == "/v2" || path.hasPrefix("/v2/") else { return nil }
         let state = state.current
 
-        // Route: the access the request needs (the path parsed once).
-        guard let route = try? Route(path: path) else { return nil }
-        let required =
-            head.method == .GET || head.method == .HEAD
-            ? AccessMap.requiredAccess(method: head.method.rawValue, route: route, query: query)
-            : AccessMap.requiredAccess(method: head.method.rawValue, path: path, query: query, contentType: head.headers.first(name: "content-type"))
-        let scopes: [Scope]
-        switch required {
-        case .rejected: return nil
-        case .authenticated: scopes = []
-        case .scopes(let list): scopes = list
-        }
         // Endpoints Portcullis answers itself.
+        guard let route = try? Route(path: path) else { return nil }
         if query != nil, route.endpoint == .tags, Self.isAnsweredLocally(method: head.method, path: path, query: query) { return nil }
 
-        // Identity and decision, from caches only.
+        // Route, identity and decision from caches only: the request loop's decision, which
+        // answers everything this one cannot grant (refusals included, with their log and audit).
+        let decision = RegistryAccess(state: state, authenticator: authenticator).decideFromCaches(
+            RegistryAccess.Request(
+                method: head.method, path: path, query: query, headers: head.headers, remoteAddress: client.remoteAddress, requestID: client.id,
+                route: route))
+        guard case .granted(let account) = decision.outcome else { return nil }
+        let scopes = decision.scopes
         let now = Date()
-        let account: String
-        var issuerName: String?
-        switch PresentedCredential(head.headers) {
-        case .bearer(let token):
-            guard let (claims, issuer) = state.cachedClientToken(token, now: now),
-                Self.missingAccess(scopes, claims: claims, issuer: issuer, rules: state.rules).isEmpty
-            else { return nil }
-            account = claims.sub.value
-            if !issuer.isPortcullis { issuerName = issuer.verifier.issuer }
-        case .basic(let user, let secret):
-            let seconds = now.timeIntervalSince1970
-            guard state.credentials.isCheapToVerify(account: user, secret: secret, now: seconds, cache: authenticator.cache),
-                case .allowed = authenticator.throttle.check(account: user, address: client.remoteAddress, now: seconds),
-                let identity = try? state.credentials.authenticate(account: user, secret: secret, now: seconds, cache: authenticator.cache),
-                state.rules.grant(scopes, to: identity).isComplete
-            else { return nil }
-            authenticator.throttle.recordSuccess(account: user)
-            account = identity.account
-        case .none, .malformed:
-            return nil
-        }
 
         var log = RequestLog(id: client.id, method: head.method.rawValue, path: path)
         log.resource = scopes.first?.resource.name
         log.action = scopes.first?.actions.description
         log.account = account
-        log.issuer = issuerName
+        log.issuer = decision.issuer
         guard
             let request = try? forwardedRequest(
                 head, path: path, routeTemplate: route.endpoint.template, account: account, scopes: scopes, remoteAddress: client.remoteAddress,
@@ -106,20 +81,6 @@ extension ProxyHandler {
             proxy: self, state: state, method: head.method, path: path, routeTemplate: routeTemplate, account: account, remoteAddress: remoteAddress,
             log: log,
             started: started, countsMetrics: countsMetrics)
-    }
-
-    /// The access in `scopes` that a verified token does not grant: beyond its access claim, or
-    /// (for an external issuer whose claim is not taken as is) beyond the rules for its subject.
-    static func missingAccess(_ scopes: [Scope], claims: TokenClaims, issuer: TrustedIssuers.Issuer, rules: RuleSet) -> [Scope] {
-        let granted = claims.scopes
-        var missing = scopes.filter { needed in
-            !granted.contains { $0.resource == needed.resource && $0.actions.satisfies(needed.actions) }
-        }
-        if !issuer.trustAccessClaim {
-            let grant = rules.grant(scopes, to: Identity(account: claims.sub.value, kind: .user))
-            missing += grant.missing.filter { !missing.contains($0) }
-        }
-        return missing
     }
 
     /// The path and query of a request target.

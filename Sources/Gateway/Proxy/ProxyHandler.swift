@@ -44,105 +44,35 @@ struct ProxyHandler: Sendable {
     /// `log` gets the caller and the outcome. Returns whether the request was forwarded.
     private func serve(_ request: IncomingRequest, writer: ResponseWriter, started: NIODeadline, log: inout RequestLog) async throws -> Bool {
         let state = state.current
-        let configuration = state.configuration
-        let method = request.head.method.rawValue
 
-        let required = AccessMap.requiredAccess(
-            method: method, path: request.path, query: request.query, contentType: request.head.headers.first(name: "content-type"))
-        let scopes: [Scope]
-        switch required {
-        case .rejected(let rejection):
-            log.outcome = "rejected: \(rejection.reason)"
-            logger.warning("request refused before authorization", metadata: log.metadata)
-            try await respond(rejection, writer: writer)
-            return false
-        case .authenticated:
-            scopes = []
-        case .scopes(let list):
-            scopes = list
-            log.resource = list.first?.resource.name
-            log.action = list.first?.actions.description
-        }
-
-        // Identify the caller and check the access.
+        // Route, identity and decision: the one decision the event loop's fast path makes too.
+        let decision = await RegistryAccess(state: state, authenticator: authenticator).decide(
+            RegistryAccess.Request(
+                method: request.head.method, path: request.path, query: request.query, headers: request.head.headers,
+                remoteAddress: request.remoteAddress, requestID: request.id))
+        let scopes = decision.scopes
+        log.resource = scopes.first?.resource.name
+        log.action = scopes.first?.actions.description
+        log.issuer = decision.issuer
         let now = Date()
         let account: String
-        switch PresentedCredential(request.head.headers) {
-        case .none:
-            log.outcome = "challenged: no credentials"
-            writer.requestLog = log
-            try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes), writer: writer, message: "authentication required", scopes: scopes)
-            return false
-        case .malformed(let why):
-            log.outcome = "refused: \(why)"
-            logger.warning("authentication failed", metadata: log.metadata)
-            writer.requestLog = log
-            try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: why, scopes: scopes)
-            return false
-        case .bearer(let token):
-            let claims: TokenClaims
-            let issuer: TrustedIssuers.Issuer
-            do {
-                (claims, issuer) = try await state.verifyClientToken(token, now: now)
-            } catch let error as PolicyError {
-                log.outcome = "refused: \(error.message)"
-                logger.warning("token rejected", metadata: log.metadata)
-                writer.requestLog = log
-                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: "invalid token: \(error.message)", scopes: scopes)
-                return false
-            }
-            account = claims.sub.value
+        switch decision.outcome {
+        case .granted(let granted):
+            account = granted
             log.account = account
-            if !issuer.isPortcullis { log.issuer = issuer.verifier.issuer }
-            let missing = Self.missingAccess(scopes, claims: claims, issuer: issuer, rules: state.rules)
-            if !missing.isEmpty, scopes == [Self.catalogScope] {
-                let identity = (try? state.credentials.currentIdentity(account: account, now: now.timeIntervalSince1970))
-                    ?? Identity(account: account, kind: account.isEmpty ? .anonymous : .user)
-                if try await serveFilteredCatalog(request, identity: identity, state: state, writer: writer, log: &log) { return false }
-            }
-            guard missing.isEmpty else {
-                log.outcome = "denied: \(issuer.isPortcullis ? "token" : "token or rules") lack \(missing.map(\.description).joined(separator: " "))"
-                logger.warning("insufficient scope", metadata: log.metadata)
-                writer.requestLog = log
-                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .insufficientScope), writer: writer, message: "access to the resource is denied", scopes: scopes)
-                return false
-            }
-        case .basic(let user, let secret):
-            log.account = user
-            let identity: Identity
-            switch await authenticator.authenticate(account: user, secret: secret, address: request.remoteAddress, state: state, requestID: request.id) {
-            case .success(let verified):
-                identity = verified
-            case .failure(.throttled(let retryAfter, let reason)):
-                log.outcome = "throttled: \(reason)"
-                try await writer.respond(
-                    .tooManyRequests, message: reason,
-                    headers: ["retry-after": "\(retryAfter)"])
-                return false
-            case .failure(.invalid(let error)):
-                log.outcome = "refused: \(error.message)"
-                writer.requestLog = log
-                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .invalidToken), writer: writer, message: TokenEndpoint.clientMessage(error), scopes: scopes)
-                return false
-            case .failure(.unavailable(let reason)):
-                log.outcome = "unavailable: \(reason)"
-                writer.requestLog = log
-                try await writer.respond(.unavailable, message: BasicAuthenticator.Failure.unavailableMessage, headers: ["retry-after": "5"])
-                return false
-            }
-            account = identity.account
-            log.account = account
-            let grant = state.rules.grant(scopes, to: identity)
-            if !grant.isComplete, scopes == [Self.catalogScope] {
-                if try await serveFilteredCatalog(request, identity: identity, state: state, writer: writer, log: &log) { return false }
-            }
-            guard grant.isComplete else {
-                log.outcome = "denied: \(grant.description)"
-                logger.warning("insufficient access", metadata: log.metadata)
-                writer.requestLog = log
-                try await challenge(Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: .insufficientScope), writer: writer, message: "access to the resource is denied", scopes: scopes)
-                return false
-            }
+        case .refused(let refusal):
+            try await refuse(refusal, scopes: scopes, state: state, writer: writer, log: &log)
+            return false
+        case .filteredCatalog(let identity, let otherwise):
+            log.account = identity.account
+            if try await serveFilteredCatalog(request, identity: identity, state: state, writer: writer, log: &log) { return false }
+            try await refuse(otherwise, scopes: scopes, state: state, writer: writer, log: &log)
+            return false
+        case .needsAsynchronousPath:
+            log.outcome = "no decision: the request loop verifies every credential"
+            logger.error("request failed", metadata: log.metadata)
+            try await writer.respond(.unknown, message: "internal error")
+            return false
         }
 
         // Endpoints Portcullis answers itself (see ProxyHandler+LocalEndpoints.swift).
@@ -206,14 +136,32 @@ struct ProxyHandler: Sendable {
             event: event, account: account, peer: peer, method: method.rawValue, path: path, status: status, requestID: requestID)
     }
 
-    private func respond(_ rejection: RouteRejection, writer: ResponseWriter) async throws {
-        switch rejection.kind {
-        case .notFound:
-            try await writer.respond(.routeUnknown, message: rejection.reason)
-        case .badRequest:
-            try await writer.respond(.nameInvalid, message: rejection.reason)
-        case .methodNotAllowed:
-            try await writer.respond(.unsupportedMethod, message: rejection.reason)
+    /// Answers a refused request, with its log line's outcome and warning, and its audit
+    /// record when a presented credential was refused.
+    private func refuse(
+        _ refusal: RegistryAccessRefusal, scopes: [Scope], state: GatewayState, writer: ResponseWriter, log: inout RequestLog
+    ) async throws {
+        if let account = refusal.account { log.account = account }
+        log.outcome = refusal.outcome
+        if let warning = refusal.warning { logger.warning("\(warning)", metadata: log.metadata) }
+        let configuration = state.configuration
+        switch refusal.answer {
+        case .rejected(let rejection):
+            switch rejection.kind {
+            case .notFound: try await writer.respond(.routeUnknown, message: rejection.reason)
+            case .badRequest: try await writer.respond(.nameInvalid, message: rejection.reason)
+            case .methodNotAllowed: try await writer.respond(.unsupportedMethod, message: rejection.reason)
+            }
+        case .throttled(let retryAfter, let reason):
+            try await writer.respond(.tooManyRequests, message: reason, headers: ["retry-after": "\(retryAfter)"])
+        case .unavailable:
+            writer.requestLog = log
+            try await writer.respond(.unavailable, message: BasicAuthenticator.Failure.unavailableMessage, headers: ["retry-after": "5"])
+        case .challenge(let failure, let message):
+            writer.requestLog = log
+            try await challenge(
+                Challenge(realm: configuration.realm, service: configuration.token.service, scopes: scopes, failure: failure), writer: writer,
+                message: message, scopes: scopes)
         }
     }
 

@@ -1,0 +1,214 @@
+import Foundation
+import NIOHTTP1
+import Policy
+
+/// The one authorization decision for a registry API request: route → identity → decision.
+///
+/// The event loop's fast path (``ProxyHandler/admit(_:client:)``) and the request loop
+/// (``ProxyHandler/handle(_:writer:)``) both ask it; they differ only in how the caller is
+/// identified. ``decideFromCaches(_:)`` never waits: a credential it cannot verify from the
+/// caches gives ``RegistryAccessDecision/Outcome/needsAsynchronousPath``. ``decide(_:)``
+/// verifies it however long that takes. The decision about the identified caller is the same
+/// function on both paths, so a rule cannot hold on one and be forgotten on the other.
+struct RegistryAccess: Sendable {
+    let state: GatewayState
+    let authenticator: BasicAuthenticator
+
+    /// A request as the decision sees it.
+    struct Request: Sendable {
+        var method: HTTPMethod
+        var path: String
+        var query: String?
+        var headers: HTTPHeaders
+        var remoteAddress: String
+        var requestID: String
+        /// The path's route, when the caller has parsed it already (it is parsed once).
+        var route: Route? = nil
+    }
+
+    /// The caller, once identified.
+    enum Caller: Sendable {
+        /// A verified Bearer token and the issuer that signed it.
+        case token(TokenClaims, TrustedIssuers.Issuer)
+        /// Verified Basic credentials.
+        case identity(Identity)
+    }
+
+    /// What identification came to.
+    private enum Identification {
+        case identified(Caller)
+        case refused(RegistryAccessRefusal)
+        /// The credential has to be verified, which may wait.
+        case pending
+    }
+
+    /// The decision from the caches alone, for the event loop.
+    func decideFromCaches(_ request: Request) -> RegistryAccessDecision {
+        let scopes: [Scope]
+        switch requiredAccess(request) {
+        case .decided(let decision): return decision
+        case .scopes(let list): scopes = list
+        }
+        switch identifyFromCaches(request) {
+        case .identified(let caller): return authorize(caller, scopes: scopes)
+        case .refused(let refusal): return RegistryAccessDecision(scopes: scopes, outcome: .refused(refusal))
+        case .pending: return RegistryAccessDecision(scopes: scopes, outcome: .needsAsynchronousPath)
+        }
+    }
+
+    /// The decision with every credential verified, for the request loop.
+    func decide(_ request: Request) async -> RegistryAccessDecision {
+        let scopes: [Scope]
+        switch requiredAccess(request) {
+        case .decided(let decision): return decision
+        case .scopes(let list): scopes = list
+        }
+        let identification: Identification
+        switch identifyFromCaches(request) {
+        case .pending: identification = await identify(request)
+        case let other: identification = other
+        }
+        switch identification {
+        case .identified(let caller): return authorize(caller, scopes: scopes)
+        case .refused(let refusal): return RegistryAccessDecision(scopes: scopes, outcome: .refused(refusal))
+        case .pending: return RegistryAccessDecision(scopes: scopes, outcome: .needsAsynchronousPath)
+        }
+    }
+
+    // MARK: Route
+
+    private enum Required {
+        case scopes([Scope])
+        case decided(RegistryAccessDecision)
+    }
+
+    /// The access the route needs, or its rejection.
+    private func requiredAccess(_ request: Request) -> Required {
+        let method = request.method.rawValue
+        let required =
+            if let route = request.route, request.method == .GET || request.method == .HEAD {
+                AccessMap.requiredAccess(method: method, route: route, query: request.query)
+            } else {
+                AccessMap.requiredAccess(
+                    method: method, path: request.path, query: request.query, contentType: request.headers.first(name: "content-type"))
+            }
+        switch required {
+        case .rejected(let rejection):
+            return .decided(
+                RegistryAccessDecision(
+                    scopes: [],
+                    outcome: .refused(
+                        RegistryAccessRefusal(
+                            answer: .rejected(rejection), outcome: "rejected: \(rejection.reason)", warning: "request refused before authorization"))))
+        case .authenticated: return .scopes([])
+        case .scopes(let list): return .scopes(list)
+        }
+    }
+
+    // MARK: Identity
+
+    /// Identifies the caller from what is at hand: a token already verified, a Basic
+    /// credential whose check is cached (and not throttled), or no usable credential at all.
+    private func identifyFromCaches(_ request: Request) -> Identification {
+        switch PresentedCredential(request.headers) {
+        case .none:
+            return .refused(RegistryAccessRefusal(answer: .challenge(nil, message: "authentication required"), outcome: "challenged: no credentials"))
+        case .malformed(let why):
+            return .refused(RegistryAccessRefusal(answer: .challenge(.invalidToken, message: why), outcome: "refused: \(why)", warning: "authentication failed"))
+        case .bearer(let token):
+            guard let (claims, issuer) = state.cachedClientToken(token, now: Date()) else { return .pending }
+            return .identified(.token(claims, issuer))
+        case .basic(let user, let secret):
+            let now = Date().timeIntervalSince1970
+            guard state.credentials.isCheapToVerify(account: user, secret: secret, now: now, cache: authenticator.cache),
+                case .allowed = authenticator.throttle.check(account: user, address: request.remoteAddress, now: now),
+                let identity = try? state.credentials.authenticate(account: user, secret: secret, now: now, cache: authenticator.cache)
+            else { return .pending }
+            authenticator.throttle.recordSuccess(account: user)
+            return .identified(.identity(identity))
+        }
+    }
+
+    /// Identifies the caller, verifying its credential however long that takes.
+    private func identify(_ request: Request) async -> Identification {
+        switch PresentedCredential(request.headers) {
+        case .none, .malformed:
+            return identifyFromCaches(request)
+        case .bearer(let token):
+            do {
+                let (claims, issuer) = try await state.verifyClientToken(token, now: Date())
+                return .identified(.token(claims, issuer))
+            } catch let error as PolicyError {
+                return .refused(
+                    RegistryAccessRefusal(
+                        answer: .challenge(.invalidToken, message: "invalid token: \(error.message)"), outcome: "refused: \(error.message)",
+                        warning: "token rejected"))
+            } catch {
+                return .refused(
+                    RegistryAccessRefusal(
+                        answer: .challenge(.invalidToken, message: "invalid token: \(error)"), outcome: "refused: \(error)", warning: "token rejected"))
+            }
+        case .basic(let user, let secret):
+            switch await authenticator.authenticate(account: user, secret: secret, address: request.remoteAddress, state: state, requestID: request.requestID) {
+            case .success(let identity):
+                return .identified(.identity(identity))
+            case .failure(.throttled(let retryAfter, let reason)):
+                return .refused(RegistryAccessRefusal(answer: .throttled(retryAfter: retryAfter, reason: reason), outcome: "throttled: \(reason)", account: user))
+            case .failure(.invalid(let error)):
+                return .refused(
+                    RegistryAccessRefusal(
+                        answer: .challenge(.invalidToken, message: TokenEndpoint.clientMessage(error)), outcome: "refused: \(error.message)", account: user))
+            case .failure(.unavailable(let reason)):
+                return .refused(RegistryAccessRefusal(answer: .unavailable, outcome: "unavailable: \(reason)", account: user))
+            }
+        }
+    }
+
+    // MARK: Decision
+
+    /// Whether the identified caller may do what the request needs. Pure: the same on both paths.
+    func authorize(_ caller: Caller, scopes: [Scope]) -> RegistryAccessDecision {
+        switch caller {
+        case .token(let claims, let issuer):
+            let account = claims.sub.value
+            let issuerName = issuer.isPortcullis ? nil : issuer.verifier.issuer
+            let missing = Self.missingAccess(scopes, claims: claims, issuer: issuer, rules: state.rules)
+            guard !missing.isEmpty else { return RegistryAccessDecision(scopes: scopes, outcome: .granted(account: account), issuer: issuerName) }
+            let refusal = RegistryAccessRefusal(
+                answer: .challenge(.insufficientScope, message: "access to the resource is denied"),
+                outcome: "denied: \(issuer.isPortcullis ? "token" : "token or rules") lack \(missing.map(\.description).joined(separator: " "))",
+                warning: "insufficient scope", account: account)
+            if scopes == [ProxyHandler.catalogScope] {
+                let identity =
+                    (try? state.credentials.currentIdentity(account: account, now: Date().timeIntervalSince1970))
+                    ?? Identity(account: account, kind: account.isEmpty ? .anonymous : .user)
+                return RegistryAccessDecision(scopes: scopes, outcome: .filteredCatalog(identity, otherwise: refusal), issuer: issuerName)
+            }
+            return RegistryAccessDecision(scopes: scopes, outcome: .refused(refusal), issuer: issuerName)
+        case .identity(let identity):
+            let grant = state.rules.grant(scopes, to: identity)
+            guard !grant.isComplete else { return RegistryAccessDecision(scopes: scopes, outcome: .granted(account: identity.account)) }
+            let refusal = RegistryAccessRefusal(
+                answer: .challenge(.insufficientScope, message: "access to the resource is denied"), outcome: "denied: \(grant.description)",
+                warning: "insufficient access", account: identity.account)
+            if scopes == [ProxyHandler.catalogScope] {
+                return RegistryAccessDecision(scopes: scopes, outcome: .filteredCatalog(identity, otherwise: refusal))
+            }
+            return RegistryAccessDecision(scopes: scopes, outcome: .refused(refusal))
+        }
+    }
+
+    /// The access in `scopes` that a verified token does not grant: beyond its access claim, or
+    /// (for an external issuer whose claim is not taken as is) beyond the rules for its subject.
+    static func missingAccess(_ scopes: [Scope], claims: TokenClaims, issuer: TrustedIssuers.Issuer, rules: RuleSet) -> [Scope] {
+        let granted = claims.scopes
+        var missing = scopes.filter { needed in
+            !granted.contains { $0.resource == needed.resource && $0.actions.satisfies(needed.actions) }
+        }
+        if !issuer.trustAccessClaim {
+            let grant = rules.grant(scopes, to: Identity(account: claims.sub.value, kind: .user))
+            missing += grant.missing.filter { !missing.contains($0) }
+        }
+        return missing
+    }
+}
