@@ -39,71 +39,34 @@ struct TokenEndpoint: Sendable {
     private func handleGet(_ request: IncomingRequest, writer: ResponseWriter) async throws {
         let state = state.current
         let configuration = state.configuration
-        let parameters = QueryParameters(request.query ?? "")
-        let service = parameters.first("service")
-        guard service == configuration.token.service else {
-            let message =
-                service == nil
-                ? "the service parameter is required (this token server serves \"\(configuration.token.service)\")"
-                : "service \"\(service!)\" is not served here (expected \"\(configuration.token.service)\")"
+        switch await decide(query: request.query, headers: request.head.headers, state: state, remoteAddress: request.remoteAddress, requestID: request.id) {
+        case .issue(let identity, let scopes, let offline):
+            let issued = try issue(scopes, to: identity, state: state, requestID: request.id, peer: request.remoteAddress, refresh: offline)
+            let answer = Self.tokenAnswer(issued, lifetime: configuration.token.lifetime)
+            try await writer.respond(status: answer.status, headers: answer.headers, body: answer.body, contentType: "application/json")
+        case .badRequest(let message):
             logger.warning("token request refused", metadata: ["request": "\(request.id)", "reason": "\(message)"])
             try await writer.respond(.unsupportedRequest, message: message)
-            return
+        case .refused(let reason):
+            try await refuse(request, writer, realm: configuration.realm, reason: reason)
+        case .failed(let account, .throttled(let retryAfter, let reason)):
+            observability.metrics.tokenIssuance(outcome: "throttled")
+            observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: reason, requestID: request.id)
+            try await writer.respond(.tooManyRequests, message: reason, headers: ["retry-after": "\(retryAfter)"])
+        case .failed(let account, .invalid(let error)):
+            observability.metrics.tokenIssuance(outcome: "refused")
+            observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: error.message, requestID: request.id)
+            try await writer.respond(
+                .unauthorized, message: "authentication required: \(Self.clientMessage(error))",
+                headers: ["www-authenticate": "Basic realm=\"\(configuration.realm)\""])
+        case .failed(let account, .unavailable(let reason)):
+            observability.metrics.tokenIssuance(outcome: "unavailable")
+            observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: reason, requestID: request.id)
+            try await writer.respond(.unavailable, message: BasicAuthenticator.Failure.unavailableMessage, headers: ["retry-after": "5"])
+        case .needsAsynchronousPath:
+            logger.error("request failed", metadata: ["request": "\(request.id)", "reason": "no decision: the request loop verifies every credential"])
+            try await writer.respond(.unknown, message: "internal error")
         }
-        let scopes: [Scope]
-        do {
-            scopes = try Scope.parseAll(parameters.values("scope"))
-        } catch let error as PolicyError {
-            logger.warning("token request refused", metadata: ["request": "\(request.id)", "reason": "\(error.message)"])
-            try await writer.respond(.unsupportedRequest, message: error.message)
-            return
-        }
-
-        let identity: Identity
-        switch PresentedCredential(request.head.headers) {
-        case .none:
-            identity = .anonymous
-        case .basic(let account, let secret):
-            if let requested = parameters.first("account"), !requested.isEmpty, requested != account {
-                try await refuse(request, writer, realm: configuration.realm, reason: "account parameter \"\(requested)\" does not match the Basic credentials user \"\(account)\"")
-                return
-            }
-            switch await authenticator.authenticate(account: account, secret: secret, address: request.remoteAddress, state: state, requestID: request.id) {
-            case .success(let verified):
-                identity = verified
-            case .failure(.throttled(let retryAfter, let reason)):
-                observability.metrics.tokenIssuance(outcome: "throttled")
-                observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: reason, requestID: request.id)
-                try await writer.respond(
-                    .tooManyRequests, message: reason,
-                    headers: ["retry-after": "\(retryAfter)"])
-                return
-            case .failure(.invalid(let error)):
-                observability.metrics.tokenIssuance(outcome: "refused")
-                observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: error.message, requestID: request.id)
-                try await writer.respond(
-                    .unauthorized,
-                    message: "authentication required: \(Self.clientMessage(error))",
-                    headers: ["www-authenticate": "Basic realm=\"\(configuration.realm)\""])
-                return
-            case .failure(.unavailable(let reason)):
-                observability.metrics.tokenIssuance(outcome: "unavailable")
-                observability.audit.denied(account: account, peer: request.remoteAddress, method: "GET", path: "/token", reason: reason, requestID: request.id)
-                try await writer.respond(.unavailable, message: BasicAuthenticator.Failure.unavailableMessage, headers: ["retry-after": "5"])
-                return
-            }
-        case .bearer:
-            try await refuse(request, writer, realm: configuration.realm, reason: "the token endpoint takes Basic credentials, not a Bearer token")
-            return
-        case .malformed(let why):
-            try await refuse(request, writer, realm: configuration.realm, reason: why)
-            return
-        }
-
-        let offline = parameters.first("offline_token") == "true" && identity.kind != .anonymous
-        let issued = try issue(scopes, to: identity, state: state, requestID: request.id, peer: request.remoteAddress, refresh: offline)
-        let answer = Self.tokenAnswer(issued, lifetime: configuration.token.lifetime)
-        try await writer.respond(status: answer.status, headers: answer.headers, body: answer.body, contentType: "application/json")
     }
 
     /// Answers `GET /token` on the event loop when nothing has to wait: the service and scopes
@@ -112,32 +75,84 @@ struct TokenEndpoint: Sendable {
     func answerOnLoop(_ head: HTTPRequestHead, query: String?, client: ClientRequest) -> LocalResponse? {
         guard head.method == .GET, !head.headers.contains(name: "content-length"), !head.headers.contains(name: "transfer-encoding") else { return nil }
         let state = state.current
-        let configuration = state.configuration
-        let parameters = QueryParameters(query ?? "")
-        guard parameters.first("service") == configuration.token.service, let scopes = try? Scope.parseAll(parameters.values("scope")) else { return nil }
-        let identity: Identity
-        switch PresentedCredential(head.headers) {
-        case .none:
-            identity = .anonymous
-        case .basic(let account, let secret):
-            if let requested = parameters.first("account"), !requested.isEmpty, requested != account { return nil }
-            let now = Date().timeIntervalSince1970
-            guard state.credentials.isCheapToVerify(account: account, secret: secret, now: now, cache: authenticator.cache),
-                case .allowed = authenticator.throttle.check(account: account, address: client.remoteAddress, now: now),
-                let verified = try? state.credentials.authenticate(account: account, secret: secret, now: now, cache: authenticator.cache)
-            else { return nil }
-            authenticator.throttle.recordSuccess(account: account)
-            identity = verified
-        case .bearer, .malformed:
-            return nil
-        }
-        let offline = parameters.first("offline_token") == "true" && identity.kind != .anonymous
-        guard let issued = try? issue(scopes, to: identity, state: state, requestID: client.id, peer: client.remoteAddress, refresh: offline) else {
-            return nil
-        }
-        let answer = Self.tokenAnswer(issued, lifetime: configuration.token.lifetime)
+        guard case .issue(let identity, let scopes, let offline) = decideFromCaches(query: query, headers: head.headers, state: state, remoteAddress: client.remoteAddress, requestID: client.id),
+            let issued = try? issue(scopes, to: identity, state: state, requestID: client.id, peer: client.remoteAddress, refresh: offline)
+        else { return nil }
+        let answer = Self.tokenAnswer(issued, lifetime: state.configuration.token.lifetime)
         observability.metrics.request(route: "token", method: "GET", status: 200, bytesIn: 0, bytesOut: answer.body.count)
         return answer
+    }
+
+    // MARK: The decision
+
+    /// The decision about `GET /token` from the caches alone, for the event loop.
+    func decideFromCaches(query: String?, headers: HTTPHeaders, state: GatewayState, remoteAddress: String, requestID: String) -> TokenRequestDecision {
+        switch decideUntilVerification(query: query, headers: headers, state: state, remoteAddress: remoteAddress, requestID: requestID) {
+        case .decided(let decision): decision
+        case .verify: .needsAsynchronousPath
+        }
+    }
+
+    /// The decision about `GET /token` with the credential verified however long that takes.
+    func decide(query: String?, headers: HTTPHeaders, state: GatewayState, remoteAddress: String, requestID: String) async -> TokenRequestDecision {
+        switch decideUntilVerification(query: query, headers: headers, state: state, remoteAddress: remoteAddress, requestID: requestID) {
+        case .decided(let decision):
+            return decision
+        case .verify(let account, let secret, let scopes, let offline):
+            switch await authenticator.authenticate(account: account, secret: secret, address: remoteAddress, state: state, requestID: requestID) {
+            case .success(let identity): return .issue(identity, scopes: scopes, offline: offline && identity.kind != .anonymous)
+            case .failure(let failure): return .failed(account: account, failure)
+            }
+        }
+    }
+
+    /// How far the decision gets without waiting.
+    private enum Progress {
+        case decided(TokenRequestDecision)
+        /// Basic credentials whose check is not cached.
+        case verify(account: String, secret: String, scopes: [Scope], offline: Bool)
+    }
+
+    /// Service, scopes and caller, as far as the caches go: the part both paths share.
+    private func decideUntilVerification(query: String?, headers: HTTPHeaders, state: GatewayState, remoteAddress: String, requestID: String) -> Progress {
+        let configuration = state.configuration
+        let parameters = QueryParameters(query ?? "")
+        let service = parameters.first("service")
+        guard service == configuration.token.service else {
+            return .decided(
+                .badRequest(
+                    service == nil
+                        ? "the service parameter is required (this token server serves \"\(configuration.token.service)\")"
+                        : "service \"\(service!)\" is not served here (expected \"\(configuration.token.service)\")"))
+        }
+        let scopes: [Scope]
+        do {
+            scopes = try Scope.parseAll(parameters.values("scope"))
+        } catch let error as PolicyError {
+            return .decided(.badRequest(error.message))
+        } catch {
+            return .decided(.badRequest("\(error)"))
+        }
+        let offline = parameters.first("offline_token") == "true"
+        switch PresentedCredential(headers) {
+        case .none:
+            return .decided(.issue(.anonymous, scopes: scopes, offline: false))
+        case .basic(let account, let secret):
+            if let requested = parameters.first("account"), !requested.isEmpty, requested != account {
+                return .decided(.refused(reason: "account parameter \"\(requested)\" does not match the Basic credentials user \"\(account)\""))
+            }
+            let now = Date().timeIntervalSince1970
+            guard state.credentials.isCheapToVerify(account: account, secret: secret, now: now, cache: authenticator.cache),
+                case .allowed = authenticator.throttle.check(account: account, address: remoteAddress, now: now),
+                let identity = try? state.credentials.authenticate(account: account, secret: secret, now: now, cache: authenticator.cache)
+            else { return .verify(account: account, secret: secret, scopes: scopes, offline: offline) }
+            authenticator.throttle.recordSuccess(account: account)
+            return .decided(.issue(identity, scopes: scopes, offline: offline && identity.kind != .anonymous))
+        case .bearer:
+            return .decided(.refused(reason: "the token endpoint takes Basic credentials, not a Bearer token"))
+        case .malformed(let why):
+            return .decided(.refused(reason: why))
+        }
     }
 
     /// The Docker token answer (`token` and `access_token` alike), keys sorted, encoded straight into bytes.
