@@ -122,7 +122,7 @@ package enum ConfigurationLoader {
                 let top = mapping(
                     root, "", allowed: [
                         "listen", "admin_listen", "public_url", "tls", "h2c", "listen_proxy_protocol", "trusted_proxies", "upstream", "upstreams", "token", "users", "issuers", "readiness",
-                        "throttling", "shutdown", "timeouts", "rules", "log", "retention", "ui",
+                        "throttling", "shutdown", "timeouts", "rules", "content", "log", "retention", "ui",
                     ])
             else { return nil }
 
@@ -330,6 +330,8 @@ package enum ConfigurationLoader {
                 problem("rules", "is required (without rules every request is denied)")
             }
 
+            let content = readContent(top["content"])
+
             var level = "info"
             var format = "logfmt"
             var audit = "stdout"
@@ -386,6 +388,7 @@ package enum ConfigurationLoader {
             configuration.oidc = oidc
             configuration.upstreams = upstreams
             configuration.ui = ui
+            configuration.content = content
             return configuration
         }
 

@@ -165,6 +165,8 @@ package struct GatewayConfiguration: Sendable {
     package var rules: [Rule]
     /// The rule list as written, for explanations.
     package var ruleSources: [String]
+    /// What the repositories may hold (`content:`), first match by repository.
+    package var content: [ContentRule] = []
     /// swift-log level name.
     package var logLevel: String = "info"
     /// Log line format: `logfmt` or `json`.

@@ -15,8 +15,10 @@ struct ForwardingHandle: Sendable {
 
     /// Relays `request` to the registry with `body` (if any) and its response to the client.
     /// - Returns: how the exchange ended; the response has been handed to the channel.
-    func forward(
-        _ request: @escaping @autoclosure @Sendable () -> any ForwardedRequest, body: RequestBody?, keepAlive: Bool, isHEAD: Bool
+    /// `body` is read off the client's connection (``RequestBody``) or was read already
+    /// (``BufferedRequestBody``).
+    func forward<Body: AsyncSequence<ByteBuffer, any Error>>(
+        _ request: @escaping @autoclosure @Sendable () -> any ForwardedRequest, body: Body?, keepAlive: Bool, isHEAD: Bool
     ) async -> ExchangeOutcome {
         let handler = self.handler
         let eventLoop = self.eventLoop

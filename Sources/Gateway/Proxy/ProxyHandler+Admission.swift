@@ -28,7 +28,7 @@ extension ProxyHandler {
             RegistryAccess.Request(
                 method: head.method, path: path, query: query, headers: head.headers, remoteAddress: client.remoteAddress, requestID: client.id,
                 route: route))
-        guard case .granted(let account) = decision.outcome else { return nil }
+        guard case .granted(let account, nil) = decision.outcome else { return nil }
         let scopes = decision.scopes
         let now = Date()
 

@@ -20,6 +20,8 @@ struct ProxyHandler: Sendable {
     let pushTimes: PushTimeRecorder
     /// State of the endpoints Portcullis answers itself.
     let localEndpoints = LocalEndpoints()
+    /// Pushes to one protected tag, one at a time.
+    let tagPushLocks = TagPushLocks()
     /// Which upstreams are out of rotation (several upstreams only).
     var health = UpstreamHealth()
 
@@ -56,9 +58,11 @@ struct ProxyHandler: Sendable {
         log.issuer = decision.issuer
         let now = Date()
         let account: String
+        let check: ContentCheck?
         switch decision.outcome {
-        case .granted(let granted):
+        case .granted(let granted, let contentCheck):
             account = granted
+            check = contentCheck
             log.account = account
         case .refused(let refusal):
             try await refuse(refusal, scopes: scopes, state: state, writer: writer, log: &log)
@@ -84,6 +88,31 @@ struct ProxyHandler: Sendable {
             try await writer.respond(.unknown, message: "this listener does not forward")
             return false
         }
+        // What a content rule needs the registry to say first; the request waits for it.
+        let expectsContinue = request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
+        var bufferedBody: ByteBuffer?
+        var heldTag: String?
+        if let check {
+            if request.hasBody && expectsContinue { try await writer.writeContinue() }
+            switch await checkContent(check, request: request, account: account, state: state) {
+            case .proceed(let body, let held):
+                bufferedBody = body
+                heldTag = held
+            case .refused(let refusal):
+                try await refuse(
+                    RegistryAccessRefusal(answer: .denied(message: refusal.description), outcome: "content rule: \(refusal)", warning: "refused by a content rule"),
+                    scopes: scopes, state: state, writer: writer, log: &log)
+                return false
+            case .failed(let error, let message, let outcome):
+                log.outcome = outcome
+                logger.error("content rule check failed", metadata: log.metadata)
+                if request.hasBody && request.body.stream.bodyState != .finished { writer.closeConnection = true }
+                try await writer.respond(error, message: message, headers: error == .unavailable ? ["retry-after": "5"] : [:])
+                return false
+            }
+        }
+        defer { if let heldTag { tagPushLocks.release(heldTag) } }
+
         let forwarded: ProxiedRequest
         do {
             forwarded = try forwardedRequest(
@@ -96,14 +125,18 @@ struct ProxyHandler: Sendable {
             try await writer.respond(.unknown, message: "internal error")
             return false
         }
-        let expectsContinue = request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
         if request.hasBody {
-            if expectsContinue { try await writer.writeContinue() }
+            if expectsContinue && check == nil { try await writer.writeContinue() }
         } else if expectsContinue {
             writer.closeConnection = true
         }
-        let outcome = await forwarding.forward(
-            forwarded, body: request.hasBody ? request.body : nil, keepAlive: request.head.isKeepAlive, isHEAD: request.head.method == .HEAD)
+        let outcome =
+            if let bufferedBody {
+                await forwarding.forward(forwarded, body: BufferedRequestBody(buffer: bufferedBody), keepAlive: request.head.isKeepAlive, isHEAD: false)
+            } else {
+                await forwarding.forward(
+                    forwarded, body: request.hasBody ? request.body : nil, keepAlive: request.head.isKeepAlive, isHEAD: request.head.method == .HEAD)
+            }
         writer.recordForwarded(outcome)
         if request.hasBody && request.body.stream.bodyState != .finished { writer.closeConnection = true }
         return true
@@ -157,6 +190,10 @@ struct ProxyHandler: Sendable {
         case .unavailable:
             writer.requestLog = log
             try await writer.respond(.unavailable, message: BasicAuthenticator.Failure.unavailableMessage, headers: ["retry-after": "5"])
+        case .denied(let message):
+            observability.audit.denied(
+                account: log.account ?? "", peer: writer.peer, method: log.method, path: log.path, reason: refusal.outcome, requestID: log.id)
+            try await writer.respond(.denied, message: message)
         case .challenge(let failure, let message):
             writer.requestLog = log
             try await challenge(

@@ -50,7 +50,11 @@ struct RegistryAccess: Sendable {
         case .scopes(let list): scopes = list
         }
         switch identifyFromCaches(request) {
-        case .identified(let caller): return authorize(caller, scopes: scopes)
+        case .identified(let caller):
+            let decision = authorize(caller, scopes: scopes, request: request)
+            // A content rule's question to the registry is asked from the request loop.
+            if case .granted(_, .some) = decision.outcome { return RegistryAccessDecision(scopes: scopes, outcome: .needsAsynchronousPath) }
+            return decision
         case .refused(let refusal): return RegistryAccessDecision(scopes: scopes, outcome: .refused(refusal))
         case .pending: return RegistryAccessDecision(scopes: scopes, outcome: .needsAsynchronousPath)
         }
@@ -69,7 +73,7 @@ struct RegistryAccess: Sendable {
         case let other: identification = other
         }
         switch identification {
-        case .identified(let caller): return authorize(caller, scopes: scopes)
+        case .identified(let caller): return authorize(caller, scopes: scopes, request: request)
         case .refused(let refusal): return RegistryAccessDecision(scopes: scopes, outcome: .refused(refusal))
         case .pending: return RegistryAccessDecision(scopes: scopes, outcome: .needsAsynchronousPath)
         }
@@ -166,8 +170,33 @@ struct RegistryAccess: Sendable {
 
     // MARK: Decision
 
-    /// Whether the identified caller may do what the request needs. Pure: the same on both paths.
-    func authorize(_ caller: Caller, scopes: [Scope]) -> RegistryAccessDecision {
+    /// Whether the identified caller may do what the request needs, and what content rules say
+    /// of it. Pure: the same on both paths.
+    func authorize(_ caller: Caller, scopes: [Scope], request: Request) -> RegistryAccessDecision {
+        var decision = authorize(caller, scopes: scopes)
+        if case .granted(let account, _) = decision.outcome, let check = contentCheck(request) {
+            if case .refused(let refusal) = check {
+                decision.outcome = .refused(
+                    RegistryAccessRefusal(
+                        answer: .denied(message: refusal.description), outcome: "content rule: \(refusal)", warning: "refused by a content rule",
+                        account: account))
+            } else {
+                decision.outcome = .granted(account: account, check: check)
+            }
+        }
+        return decision
+    }
+
+    /// What `content:` needs checked of the request (manifest pushes and deletes only).
+    private func contentCheck(_ request: Request) -> ContentCheck? {
+        guard request.method == .PUT || request.method == .DELETE else { return nil }
+        let rules = state.contentRules
+        guard !rules.isEmpty, let route = request.route ?? (try? Route(path: request.path)) else { return nil }
+        return rules.check(method: request.method.rawValue, route: route)
+    }
+
+    /// Whether the identified caller may do what the request needs.
+    private func authorize(_ caller: Caller, scopes: [Scope]) -> RegistryAccessDecision {
         switch caller {
         case .token(let claims, let issuer):
             let account = claims.sub.value

@@ -5,8 +5,9 @@ import Policy
 struct RegistryAccessDecision: Sendable {
     /// What the decision says.
     enum Outcome: Sendable {
-        /// Forward the request with an upstream token for ``RegistryAccessDecision/scopes``.
-        case granted(account: String)
+        /// Forward the request with an upstream token for ``RegistryAccessDecision/scopes``,
+        /// once `check` (a content rule's question to the registry), if any, has passed.
+        case granted(account: String, check: ContentCheck? = nil)
         /// Refuse the request (``RegistryAccessRefusal`` says how).
         case refused(RegistryAccessRefusal)
         /// A caller who may not list the whole catalog gets the repositories it may pull; when a
@@ -37,6 +38,8 @@ struct RegistryAccessRefusal: Sendable {
         case throttled(retryAfter: Int, reason: String)
         /// The directory that would decide did not answer: 503.
         case unavailable
+        /// The caller may do this, but a content rule refuses it: 403 `DENIED` with the rule's reason.
+        case denied(message: String)
     }
 
     var answer: Answer

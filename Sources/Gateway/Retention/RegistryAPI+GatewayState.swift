@@ -9,12 +9,14 @@ extension RegistryAPI {
     ///   - subject: the token's `sub`, as the registry logs it.
     ///   - state: the configuration and keys to mint with.
     ///   - client: an HTTP client with redirects disabled.
-    static func minting(for subject: String, state: GatewayState, client: HTTPClient) -> RegistryAPI {
-        let upstream = state.configuration.upstream
+    ///   - target: the upstream to call; the primary when absent.
+    static func minting(for subject: String, state: GatewayState, client: HTTPClient, target: UpstreamTarget? = nil) -> RegistryAPI {
+        let target = target ?? state.primaryUpstream
+        let upstream = target.configuration
         return RegistryAPI(client: client, baseURL: upstream.url) { scopes in
             let now = Date()
-            return try state.upstreamTokens.token(subject: subject, scopes: scopes, lifetime: upstream.tokenLifetime, now: now.timeIntervalSince1970) {
-                try state.upstreamMinter.mint(
+            return try target.tokens.token(subject: subject, scopes: scopes, lifetime: upstream.tokenLifetime, now: now.timeIntervalSince1970) {
+                try target.minter.mint(
                     TokenClaims(
                         issuer: upstream.issuer, subject: subject, audience: upstream.service, scopes: scopes, now: now,
                         lifetime: upstream.tokenLifetime, id: UUID().uuidString))

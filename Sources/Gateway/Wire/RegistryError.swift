@@ -44,6 +44,8 @@ struct RegistryError: Sendable, Equatable, CustomStringConvertible {
     static let nameUnknown = RegistryError("NAME_UNKNOWN", .notFound)
     /// A digest that is not one: 400.
     static let digestInvalid = RegistryError("DIGEST_INVALID", .badRequest)
+    /// A manifest Portcullis cannot accept as sent: 400.
+    static let manifestInvalid = RegistryError("MANIFEST_INVALID", .badRequest)
     /// Portcullis failed: 500.
     static let unknown = RegistryError("UNKNOWN", .internalServerError)
 }
