@@ -142,6 +142,52 @@ struct CommandLineTests {
         #expect(bad.status == 2 && bad.standardError.contains("repository:team/app"), "\(bad)")
     }
 
+    @Test("check-config names each bad content rule with its key path (a pattern that does not compile, no repositories, an unknown key, signed_by not yet available); policy explain --tag says which content rule applies and whether the tag is immutable")
+    func contentRulesInCheckConfigAndExplain() throws {
+        let base = """
+            listen: 127.0.0.1:5000
+            public_url: http://127.0.0.1:5000
+            upstream: {url: "http://127.0.0.1:5001", registry_version: "2.8", key_hint: x5c, service: registry, issuer: portcullis}
+            token: {service: portcullis, issuer: portcullis, key: token.key, certificate: token.crt}
+            rules:
+              - {account: "*", name: "**", actions: [pull]}
+
+            """
+        let (badDirectory, bad) = try keyedConfiguration("content-bad", base + """
+            content:
+              - repositories: ["release/**"]
+                immutable_tags: ["v*", "/[unclosed/"]
+              - immutable_tags: ["*"]
+              - repositories: ["prod/**"]
+                immutable_tags: ["*"]
+                signed_by: [keys/release.pub]
+                frozen: true
+            """)
+        defer { try? FileManager.default.removeItem(atPath: badDirectory) }
+        let binary = try portcullisBinary()
+        let checked = try Command(binary, ["check-config", "--config", bad]).run()
+        #expect(checked.status == 1, "\(checked)")
+        for expected in [
+            "content[0].immutable_tags[1]:", "content[1].repositories: is required", "content[2].frozen: unknown key",
+            "content[2].signed_by: signature checks are not available in this version",
+        ] {
+            #expect(checked.standardError.contains(expected), "missing \"\(expected)\" in:\n\(checked.standardError)")
+        }
+
+        let (directory, path) = try keyedConfiguration("content-explain", base + """
+            content:
+              - repositories: ["release/**"]
+                immutable_tags: ["v*"]
+            """)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let protected = try Command(binary, ["policy", "explain", "--config", path, "--account", "alice", "--tag", "v1.0", "repository:release/app:pull"]).run()
+        #expect(protected.standardOutput.contains(
+            "content release/app: content[0] (repositories: release/**; immutable_tags: v*); tag v1.0 is immutable (immutable_tags v*)"), "\(protected)")
+        let moving = try Command(binary, ["policy", "explain", "--config", path, "--account", "alice", "--tag", "latest", "repository:release/app:pull", "repository:other/app:pull"]).run()
+        #expect(moving.standardOutput.contains("tag latest is not immutable"), "\(moving)")
+        #expect(moving.standardOutput.contains("content other/app: no content rule applies"), "\(moving)")
+    }
+
     @Test("robot create and revoke run at the same time lose no robot: every one created is listed, every one revoked is gone")
     func concurrentRobotCommandsLoseNothing() async throws {
         let (directory, path) = try keyedConfiguration("robots", """

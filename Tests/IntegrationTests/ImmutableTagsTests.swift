@@ -10,8 +10,11 @@ struct ImmutableTagsTests {
           - {account: admin, name: "**", actions: ["*"]}
           - {account: ci, name: "**", actions: [pull, push, delete]}
           - {account: "paths*", name: "release/paths", actions: [pull, push, delete]}
+          - {account: portcullis-prune, name: "release/**", actions: [pull, delete]}
         """
     static let content = """
+        ui:
+          enabled: true
         content:
           - repositories: ["release/**"]
             immutable_tags: ["v*", "/^[0-9]+(\\\\.[0-9]+)*$/"]
@@ -25,6 +28,8 @@ struct ImmutableTagsTests {
 
     static let setup = Task { () throws -> Fixture in
         let deployment = try await Deployment.start(users: users, rules: rules, extraConfiguration: content)
+        _ = try await GatewayUser.portcullis(["robot", "create", "portcullis-prune", "--config", deployment.configurationPath, "--expires", "1d"])
+            .runInBackground().checked()
         var images: [String: (path: String, image: OCIImageLayout.Image)] = [:]
         for name in ["a", "b", "c", "d", "e", "f"] {
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("oci-immutable-\(name)-\(UUID().uuidString.prefix(8))").path
@@ -174,5 +179,42 @@ struct ImmutableTagsTests {
             #expect([second, withToken, withTokenAgain].allSatisfy { $0.status == first.status && $0.code == first.code && $0.message == first.message },
                 "\(method) \(path): \(first) / \(second) / \(withToken) / \(withTokenAgain)")
         }
+    }
+
+    @Test("prune plans an image with an immutable tag as kept, saying why; the registry browser offers no delete for it and refuses one posted anyway")
+    func pruneAndBrowserKeepImmutableImages() async throws {
+        let fixture = try await Self.setup.value
+        let deployment = fixture.deployment
+        let (a, b) = (fixture.images["a"]!, fixture.images["b"]!)
+        try await deployment.push(a.path, credentials: deployment.credentials("ci"), to: "release/kept:v2").checked()
+        try await deployment.push(b.path, credentials: deployment.credentials("ci"), to: "release/kept:nightly").checked()
+        let plan = try await Command(
+            try portcullisBinary(), ["prune", "--config", deployment.configurationPath, "--repository", "release/kept", "--keep-last", "0"], timeout: .seconds(60)
+        ).runInBackground().checked()
+        #expect(plan.standardOutput.contains("keep   v2  \(a.image.manifestDigest)"), "\(plan.standardOutput)")
+        #expect(plan.standardOutput.contains("(immutable tag (content[0] immutable_tags v*))"), "\(plan.standardOutput)")
+        #expect(plan.standardOutput.contains("delete \(b.image.manifestDigest)"), "\(plan.standardOutput)")
+
+        let jar = FileManager.default.temporaryDirectory.appendingPathComponent("immutable-ui-\(UUID().uuidString.prefix(8))").path
+        func browse(_ path: String, form: [String: String]? = nil) async throws -> String {
+            var arguments = ["-s", "-i", "-b", jar, "-c", jar]
+            for (name, value) in (form ?? [:]).sorted(by: { $0.key < $1.key }) { arguments += ["--data-urlencode", "\(name)=\(value)"] }
+            return try await deployment.curl(arguments, path: path).standardOutput
+        }
+        func csrf(_ page: String) throws -> String {
+            let range = try #require(page.range(of: #"name="csrf" value="([0-9a-f]+)""#, options: .regularExpression))
+            return String(page[range].split(separator: "\"")[3])
+        }
+        let login = try await browse("/ui/login")
+        _ = try await browse("/ui/login", form: ["username": "admin", "password": "admin-secret", "csrf": try csrf(login)])
+        let page = try await browse("/ui/r/release/kept")
+        #expect(page.contains("tag v2 is immutable (content[0] immutable_tags v*): this manifest cannot be deleted."), "\(page)")
+        #expect(page.contains("/ui/delete?repository=release/kept&amp;digest=\(b.image.manifestDigest)"))
+        #expect(!page.contains("/ui/delete?repository=release/kept&amp;digest=\(a.image.manifestDigest)"))
+        let confirm = try await browse("/ui/delete?repository=release/kept&digest=\(a.image.manifestDigest)")
+        #expect(confirm.hasPrefix("HTTP/1.1 403"), "\(confirm)")
+        let forced = try await browse("/ui/delete", form: ["repository": "release/kept", "digest": a.image.manifestDigest, "csrf": try csrf(try await browse("/ui/delete?repository=release/kept&digest=\(b.image.manifestDigest)"))])
+        #expect(forced.hasPrefix("HTTP/1.1 403") && forced.contains("cannot be deleted"), "\(forced)")
+        #expect(try await digest(of: "v2", in: "release/kept", deployment) == a.image.manifestDigest)
     }
 }

@@ -65,4 +65,22 @@ struct ContentRuleTests {
     func manifestDigest() {
         #expect(ManifestDigest.sha256(Array("abc".utf8)) == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
+
+    @Test("a retention plan keeps every image an immutable tag points to, with the rule as the reason, and the other tags of that image with it")
+    func pruneKeepsImmutableImages() throws {
+        let rule = try ContentRule(index: 0, repositories: ["release/**"], immutableTags: ["v*"])
+        let tags = [
+            TaggedManifest(tag: "v1", digest: "sha256:1", created: 100),
+            TaggedManifest(tag: "old", digest: "sha256:1", created: 100),
+            TaggedManifest(tag: "nightly", digest: "sha256:2", created: 200),
+        ]
+        let plan = RetentionPlan(tags: tags, criteria: RetentionCriteria(keepLast: 0), now: 1000, content: rule)
+        #expect(plan.deletions.map(\.digest) == ["sha256:2"])
+        let reasons = Dictionary(uniqueKeysWithValues: plan.decisions.map { ($0.manifest.tag, $0.keptBecause?.description) })
+        #expect(reasons["v1"] == "immutable tag (content[0] immutable_tags v*)")
+        #expect(reasons["old"] == "digest also tagged v1, which is kept")
+        #expect(reasons["nightly"] == .some(nil))
+        // Without the rule the same criteria delete both images.
+        #expect(RetentionPlan(tags: tags, criteria: RetentionCriteria(keepLast: 0), now: 1000).deletions.count == 2)
+    }
 }

@@ -15,7 +15,9 @@ struct PolicyCommand: ParsableCommand {
             abstract: "Show which rule decides each scope for an account, with its labels (LDAP groups, OIDC claims, robot labels).",
             discussion: """
                 A robot's labels come from the robots file; --label adds values (repeat it for several values of one \
-                label: a rule matches if any value matches). Exit status 0 when every scope is granted in full, 1 otherwise.
+                label: a rule matches if any value matches). With content rules, a line per repository names the content \
+                rule that applies (and, with --tag, whether the tag is immutable). Exit status 0 when every scope is \
+                granted in full, 1 otherwise.
                 Example: portcullis policy explain --config portcullis.yaml --account alice --label group=platform \
                 repository:platform/tool:pull,push
                 """)
@@ -31,6 +33,9 @@ struct PolicyCommand: ParsableCommand {
 
         @Option(name: .long, help: "Grant mode to explain: requested or repository (default: the configuration's token.grant).")
         var grant: String?
+
+        @Option(name: .long, help: "A tag: also say whether content rules keep it immutable in each repository scope.")
+        var tag: String?
 
         @Argument(help: "Scopes such as repository:team/app:pull,push or registry:catalog:*.")
         var scopes: [String]
@@ -70,6 +75,11 @@ struct PolicyCommand: ParsableCommand {
             }
             print("grant mode: \(mode.rawValue)")
             for decision in result.decisions { print(decision.description) }
+            if !state.contentRules.isEmpty {
+                for scope in requested where scope.resource.type == Resource.repositoryType {
+                    print(state.contentRules.explain(repository: scope.resource.name, tag: tag))
+                }
+            }
             print(result.isComplete ? "verdict: granted in full" : "verdict: not granted in full (missing \(result.missingActions.map(\.description).joined(separator: " ")))")
             if !result.isComplete { throw ExitCode(1) }
         }

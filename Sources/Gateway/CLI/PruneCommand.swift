@@ -132,7 +132,7 @@ struct PruneCommand: AsyncParsableCommand {
         }
 
         // Push times Portcullis recorded (retention.push_times) time images without a creation time.
-        let planner = RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath)
+        let planner = RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath, content: state.contentRules)
         var succeeded = true
         var plannedCount = 0
         for name in repositories {

@@ -18,9 +18,12 @@ struct RetentionPlanner {
     let api: RegistryAPI
     /// `retention.push_times`, read once per planner.
     let pushTimes: [String: [String: Double]]
+    /// `content:`: the tags a content rule keeps immutable are kept.
+    let content: ContentRules
 
-    init(api: RegistryAPI, pushTimesPath: String?) {
+    init(api: RegistryAPI, pushTimesPath: String?, content: ContentRules = ContentRules()) {
         self.api = api
+        self.content = content
         self.pushTimes = pushTimesPath
             .flatMap { FileManager.default.contents(atPath: $0) }
             .map { PushRecord.latestPushTimes(in: String(decoding: $0, as: UTF8.self)) } ?? [:]
@@ -58,6 +61,6 @@ struct RetentionPlanner {
         let tags = digests.map { tag, digest in
             TaggedManifest(tag: tag, digest: digest, created: times[digest]?.seconds, references: facts[digest]?.references ?? [])
         }
-        return Planned(plan: RetentionPlan(tags: tags, criteria: criteria, now: now), times: times)
+        return Planned(plan: RetentionPlan(tags: tags, criteria: criteria, now: now, content: content.rule(for: name.value)), times: times)
     }
 }

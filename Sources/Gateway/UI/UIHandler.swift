@@ -140,7 +140,7 @@ struct UIHandler: Sendable {
         for (tag, digest) in digests { byDigest[digest, default: []].append(tag) }
         let host = state.configuration.publicURL.authority
         let deletable = Self.may(.delete, name, session.identity, state)
-        let pushTimes = RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath).pushTimes[name] ?? [:]
+        let pushTimes = RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath, content: state.contentRules).pushTimes[name] ?? [:]
         var summaries: [String: ImageSummary] = [:]
         for digest in byDigest.keys {
             summaries[digest] = await ImageSummary.of(digest, in: repository, api: api, pushTime: pushTimes[digest])
@@ -148,15 +148,17 @@ struct UIHandler: Sendable {
         let groups: [[String: Any]] = byDigest.keys.sorted().map { digest in
             let tags = byDigest[digest]!.sorted()
             let summary = summaries[digest]
+            let immutable = Self.immutableTag(among: tags, in: repository, state)
             var group: [String: Any] = [
                 "kind": summary?.kind ?? "unknown",
                 "size": ImageSummary.format(summary?.size), "time": summary?.time ?? ImageTime.describe(nil),
-                "name": name, "deletable": deletable,
+                "name": name, "deletable": deletable && immutable == nil,
                 "digest": digest, "tags": tags.map { ["tag": $0, "pull": "docker pull \(host)/\(name):\($0)"] },
                 "pullByDigest": "docker pull \(host)/\(name)@\(digest)", "skopeo": "skopeo copy docker://\(host)/\(name)@\(digest) oci:\(name.split(separator: "/").last ?? "image"):\(tags.first ?? "latest")",
             ]
             // Set only when there are some: Mustache takes an empty string for true.
             if let platforms = summary?.platforms, !platforms.isEmpty { group["platforms"] = platforms.joined(separator: ", ") }
+            if let immutable { group["immutable"] = immutable.reason }
             return group
         }
         try await page("repository", session.values(["title": name, "name": name, "groups": groups, "empty": groups.isEmpty]), writer: writer)
@@ -205,7 +207,7 @@ struct UIHandler: Sendable {
             return try await page("prunePreview", values, status: .badRequest, writer: writer)
         }
         let api = RegistryAPI.minting(for: session.identity.account, state: state, client: proxy.client)
-        guard let planned = try? await RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath).plan(repository, criteria: criteria) else {
+        guard let planned = try? await RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath, content: state.contentRules).plan(repository, criteria: criteria) else {
             values["error"] = "The registry's tags of \(name) could not be read."
             return try await page("prunePreview", values, status: .badGateway, writer: writer)
         }
@@ -244,6 +246,15 @@ struct UIHandler: Sendable {
 
     // MARK: Delete
 
+    /// The first of `tags` that a content rule keeps immutable in `repository`.
+    static func immutableTag(among tags: [String], in repository: RepositoryName, _ state: GatewayState) -> ImmutableTag? {
+        guard let rule = state.contentRules.rule(for: repository.value) else { return nil }
+        for tag in tags.sorted() {
+            if let pattern = rule.protection(of: tag) { return ImmutableTag(repository: repository, tag: tag, rule: rule, pattern: pattern) }
+        }
+        return nil
+    }
+
     /// The confirmation step: what will go, and a form to make it go.
     private func confirmDelete(_ request: IncomingRequest, session: UISession, writer: ResponseWriter, state: GatewayState) async throws {
         let parameters = QueryParameters(request.query ?? "")
@@ -257,6 +268,11 @@ struct UIHandler: Sendable {
         }
         let api = RegistryAPI.minting(for: session.identity.account, state: state, client: proxy.client)
         let tags = ((try? await api.tagDigests(of: repository)) ?? [:]).filter { $0.value == digest }.keys.sorted()
+        if let immutable = Self.immutableTag(among: tags, in: repository, state) {
+            return try await page(
+                "message", session.values(["title": "Immutable", "message": ContentRefusal.taggedManifestDelete(immutable, digest: digest).description]), status: .forbidden,
+                writer: writer)
+        }
         try await page("confirmDelete", session.values(["title": "Delete", "name": name, "digest": digest, "tags": tags]), writer: writer)
     }
 
@@ -277,6 +293,21 @@ struct UIHandler: Sendable {
             return try await page("message", session.values(["title": "Forbidden", "message": "The rules do not let you delete in \(name)."]), status: .forbidden, writer: writer)
         }
         let api = RegistryAPI.minting(for: session.identity.account, state: state, client: proxy.client)
+        // The browser deletes without the proxy: content rules are checked here as there.
+        if let rule = state.contentRules.rule(for: name), !rule.immutableTags.isEmpty {
+            let tags: [String]
+            do {
+                tags = try await api.tagDigests(of: repository).filter { $0.value == digest }.keys.sorted()
+            } catch {
+                logger.error("UI delete failed", metadata: ["request": "\(request.id)", "account": "\(session.identity)", "repository": "\(name)", "reason": "\(error)"])
+                return try await page("message", session.values(["title": "Not deleted", "message": "The registry could not say which tags point to it: \(error)"]), status: .badGateway, writer: writer)
+            }
+            if let immutable = Self.immutableTag(among: tags, in: repository, state) {
+                let refusal = ContentRefusal.taggedManifestDelete(immutable, digest: digest)
+                logger.warning("UI delete refused", metadata: ["request": "\(request.id)", "account": "\(session.identity)", "repository": "\(name)", "reason": "\(refusal)"])
+                return try await page("message", session.values(["title": "Immutable", "message": refusal.description]), status: .forbidden, writer: writer)
+            }
+        }
         do {
             try await api.deleteManifest(digest, in: repository)
         } catch {

@@ -82,6 +82,7 @@ enum UITemplates {
         </ul>
         <p>By digest: <code class="pull">{{pullByDigest}}</code></p>
         <p><code class="pull">{{skopeo}}</code></p>
+        {{#immutable}}<p class="immutable">{{immutable}}: this manifest cannot be deleted.</p>{{/immutable}}
         {{#deletable}}<p><a class="delete" href="/ui/delete?repository={{name}}&amp;digest={{digest}}">Delete this manifest…</a></p>{{/deletable}}
         </section>
         {{/groups}}

@@ -17,6 +17,23 @@ public struct ContentRules: Sendable {
         rules.first { $0.applies(to: repository) }
     }
 
+    /// One line on what `content:` says of `repository` (and of `tag`, when given), for
+    /// `portcullis policy explain`.
+    public func explain(repository: String, tag: String? = nil) -> String {
+        guard let rule = rule(for: repository) else { return "content \(repository): no content rule applies" }
+        var line = "content \(repository): \(rule)"
+        if let tag {
+            if ContentRule.isAttachmentTag(tag) {
+                line += "; tag \(tag) is an attachment tag (signatures, referrers), never immutable"
+            } else if let pattern = rule.protection(of: tag) {
+                line += "; tag \(tag) is immutable (immutable_tags \(pattern.source)): its first push stays, deletes are refused"
+            } else {
+                line += "; tag \(tag) is not immutable"
+            }
+        }
+        return line
+    }
+
     /// What a request with `method` on `route` must have checked or be refused for, or `nil`
     /// when no content rule concerns it. Only manifest pushes and deletes ever are.
     public func check(method: String, route: Route) -> ContentCheck? {

@@ -13,6 +13,8 @@
 public struct RetentionPlan: Sendable {
     /// Why a tag stays.
     public enum Reason: Sendable, Equatable, CustomStringConvertible {
+        /// A content rule keeps the tag immutable (the rule's name and the pattern as written).
+        case immutable(rule: String, pattern: String)
         /// ``RetentionCriteria/tagPattern`` does not match it.
         case notMatched
         /// An ``RetentionCriteria/exclude`` pattern matches it (the pattern as written).
@@ -30,6 +32,7 @@ public struct RetentionPlan: Sendable {
 
         public var description: String {
             switch self {
+            case .immutable(let rule, let pattern): "immutable tag (\(rule) immutable_tags \(pattern))"
             case .notMatched: "does not match --tag-pattern"
             case .excluded(let pattern): "excluded by \(pattern)"
             case .newest(let rank): "newest image #\(rank)"
@@ -74,7 +77,8 @@ public struct RetentionPlan: Sendable {
     ///   - tags: every tag of the repository with its manifest.
     ///   - criteria: what may be removed.
     ///   - now: the current time in seconds since 1970, for ``RetentionCriteria/olderThan``.
-    public init(tags: [TaggedManifest], criteria: RetentionCriteria, now: Double) {
+    ///   - content: the content rule of the repository: the tags it keeps immutable are kept.
+    public init(tags: [TaggedManifest], criteria: RetentionCriteria, now: Double, content: ContentRule? = nil) {
         // Images (digests) newest first; unknown creation times count as newest.
         let byDigest = Dictionary(grouping: tags, by: \.digest)
         let images = byDigest.keys.sorted { left, right in
@@ -96,7 +100,9 @@ public struct RetentionPlan: Sendable {
             let isCandidateImage = group.contains { criteria.isCandidate($0.tag) }
             if isCandidateImage { candidateRank += 1 }
             for entry in group {
-                if let pattern = criteria.tagPattern, !pattern.matches(entry.tag) {
+                if let content, let pattern = content.protection(of: entry.tag) {
+                    reasons[entry.tag] = .immutable(rule: content.name, pattern: pattern.source)
+                } else if let pattern = criteria.tagPattern, !pattern.matches(entry.tag) {
                     reasons[entry.tag] = .notMatched
                 } else if let pattern = criteria.exclude.first(where: { $0.matches(entry.tag) }) {
                     reasons[entry.tag] = .excluded(pattern.source)
