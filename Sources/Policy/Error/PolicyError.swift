@@ -29,6 +29,8 @@ public struct PolicyError: Error, Sendable, CustomStringConvertible, Equatable {
         case invalidRule
         /// Key material could not be read or is of an unsupported kind.
         case invalidKey
+        /// An image signature or its attachment is malformed (not: unsigned, or by another key).
+        case invalidSignature
         /// The key cannot be announced in the form the pinned registry version expects.
         case unsupportedKeyForRegistry
         /// A token failed verification; ``PolicyError/message`` says why.
