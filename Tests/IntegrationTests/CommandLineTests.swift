@@ -142,7 +142,7 @@ struct CommandLineTests {
         #expect(bad.status == 2 && bad.standardError.contains("repository:team/app"), "\(bad)")
     }
 
-    @Test("check-config names each bad content rule with its key path (a pattern that does not compile, no repositories, an unknown key, signed_by not yet available); policy explain --tag says which content rule applies and whether the tag is immutable")
+    @Test("check-config names each bad content rule with its key path (a pattern that does not compile, no repositories, an unknown key, a signed_by key file missing or not a public key); policy explain --tag says which content rule applies and whether the tag is immutable")
     func contentRulesInCheckConfigAndExplain() throws {
         let base = """
             listen: 127.0.0.1:5000
@@ -160,7 +160,7 @@ struct CommandLineTests {
               - immutable_tags: ["*"]
               - repositories: ["prod/**"]
                 immutable_tags: ["*"]
-                signed_by: [keys/release.pub]
+                signed_by: [keys/release.pub, token.crt]
                 frozen: true
             """)
         defer { try? FileManager.default.removeItem(atPath: badDirectory) }
@@ -169,7 +169,7 @@ struct CommandLineTests {
         #expect(checked.status == 1, "\(checked)")
         for expected in [
             "content[0].immutable_tags[1]:", "content[1].repositories: is required", "content[2].frozen: unknown key",
-            "content[2].signed_by: signature checks are not available in this version",
+            "content[2].signed_by[0]: file", "content[2].signed_by[1]:",
         ] {
             #expect(checked.standardError.contains(expected), "missing \"\(expected)\" in:\n\(checked.standardError)")
         }

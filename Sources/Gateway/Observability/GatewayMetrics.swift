@@ -85,6 +85,11 @@ struct GatewayMetrics: Sendable {
         counter("portcullis_upstream_requests_total", [("upstream", name)]).increment()
     }
 
+    /// A signature check of a manifest pull (`content[].signed_by`), by ``SignatureVerdict/metricResult``.
+    func signatureCheck(result: String) {
+        counter("portcullis_signature_checks_total", [("result", result)]).increment()
+    }
+
     func upstreamTokenCache(hit: Bool) {
         counter("portcullis_upstream_token_cache_total", [("result", hit ? "hit" : "miss")]).increment()
     }

@@ -24,13 +24,18 @@ extension ProxyHandler {
 
         // Route, identity and decision from caches only: the request loop's decision, which
         // answers everything this one cannot grant (refusals included, with their log and audit).
-        let decision = RegistryAccess(state: state, authenticator: authenticator).decideFromCaches(
+        let decision = RegistryAccess(state: state, authenticator: authenticator, signatures: signatureCaches).decideFromCaches(
             RegistryAccess.Request(
                 method: head.method, path: path, query: query, headers: head.headers, remoteAddress: client.remoteAddress, requestID: client.id,
                 route: route))
         guard case .granted(let account, nil) = decision.outcome else { return nil }
         let scopes = decision.scopes
         let now = Date()
+        var head = head
+        if let (verdict, digest) = decision.signature {
+            observability.metrics.signatureCheck(result: verdict.metricResult)
+            head.uri = Self.uri(head.uri, servedBy: digest)
+        }
 
         var log = RequestLog(id: client.id, method: head.method.rawValue, path: path)
         log.resource = scopes.first?.resource.name

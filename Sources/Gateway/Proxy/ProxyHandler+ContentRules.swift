@@ -9,9 +9,10 @@ extension ProxyHandler {
 
     /// What a content rule's check against the registry came to.
     enum ContentVerdict {
-        /// Forward the request: with the body read here, when the check needed it, and the
-        /// protected tag held (``TagPushLocks``) until the registry has answered.
-        case proceed(body: ByteBuffer?, heldTag: String?)
+        /// Forward the request: with the body read here, when the check needed it, the
+        /// protected tag held (``TagPushLocks``) until the registry has answered, and the
+        /// manifest asked for by the digest that was checked (`servedDigest`, for a tag).
+        case proceed(body: ByteBuffer?, heldTag: String?, servedDigest: String? = nil)
         /// A content rule refuses the request.
         case refused(ContentRefusal)
         /// The check could not be made: the request is refused, never forwarded unchecked.
@@ -25,6 +26,35 @@ extension ProxyHandler {
         switch check {
         case .refused(let refusal):
             return .refused(refusal)
+        case .signature(let repository, let reference, let rule):
+            let api = RegistryAPI.minting(for: account, state: state, client: client, target: state.upstream(for: repository.value, health: health))
+            let now = Date().timeIntervalSince1970
+            let verifier = SignatureVerifier(caches: signatureCaches)
+            do {
+                var digest = reference
+                if !reference.contains(":") {
+                    if let known = signatureCaches.digest(ofTag: reference, in: repository.value, now: now) {
+                        digest = known
+                    } else {
+                        // No such tag: the registry answers the pull itself.
+                        guard let resolved = try await api.digest(of: reference, in: repository) else { return .proceed(body: nil, heldTag: nil) }
+                        signatureCaches.remember(tag: reference, digest: resolved, in: repository.value, now: now)
+                        digest = resolved
+                    }
+                }
+                let verdict = try await verifier.verdict(for: digest, in: repository, rule: rule, api: api, now: now)
+                observability.metrics.signatureCheck(result: verdict.metricResult)
+                guard verdict.isVerified else {
+                    return .refused(.notSigned(repository: repository, digest: digest, rule: rule, verdict: verdict))
+                }
+                return .proceed(body: nil, heldTag: nil, servedDigest: digest == reference ? nil : digest)
+            } catch {
+                observability.metrics.signatureCheck(result: "unavailable")
+                return .failed(
+                    .unavailable,
+                    message: "\(repository.value) is served signed only (\(rule.name)): the registry could not say whether \(reference) is signed, and the pull waits until it can",
+                    outcome: "content rule: signature check failed: \(error)")
+            }
         case .tagPush(let tag):
             var body = ByteBuffer()
             do {

@@ -46,6 +46,7 @@ extension ProxyHandler {
             let route = try? Route(path: path), case .manifest(let reference) = route.endpoint, let repository = route.repository
         else { return }
         localEndpoints.tagDigests.invalidate(repository.value)
+        signatureCaches.forgetTags(of: repository.value)
         // The registry names the digest of what it stored; a push by digest names it in its path.
         if method == .PUT, let path = state.configuration.pushTimesPath,
             let digest = headers.first(name: "docker-content-digest") ?? (Self.isDigest(reference) ? reference : nil)

@@ -22,6 +22,8 @@ struct ProxyHandler: Sendable {
     let localEndpoints = LocalEndpoints()
     /// Pushes to one protected tag, one at a time.
     let tagPushLocks = TagPushLocks()
+    /// Verified signatures and recently resolved tags (`content[].signed_by`).
+    let signatureCaches = SignatureCaches()
     /// Which upstreams are out of rotation (several upstreams only).
     var health = UpstreamHealth()
 
@@ -48,7 +50,7 @@ struct ProxyHandler: Sendable {
         let state = state.current
 
         // Route, identity and decision: the one decision the event loop's fast path makes too.
-        let decision = await RegistryAccess(state: state, authenticator: authenticator).decide(
+        let decision = await RegistryAccess(state: state, authenticator: authenticator, signatures: signatureCaches).decide(
             RegistryAccess.Request(
                 method: request.head.method, path: request.path, query: request.query, headers: request.head.headers,
                 remoteAddress: request.remoteAddress, requestID: request.id))
@@ -92,12 +94,14 @@ struct ProxyHandler: Sendable {
         let expectsContinue = request.head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
         var bufferedBody: ByteBuffer?
         var heldTag: String?
+        var head = request.head
         if let check {
             if request.hasBody && expectsContinue { try await writer.writeContinue() }
             switch await checkContent(check, request: request, account: account, state: state) {
-            case .proceed(let body, let held):
+            case .proceed(let body, let held, let servedDigest):
                 bufferedBody = body
                 heldTag = held
+                if let servedDigest { head.uri = Self.uri(request.head.uri, servedBy: servedDigest) }
             case .refused(let refusal):
                 try await refuse(
                     RegistryAccessRefusal(answer: .denied(message: refusal.description), outcome: "content rule: \(refusal)", warning: "refused by a content rule"),
@@ -116,7 +120,7 @@ struct ProxyHandler: Sendable {
         let forwarded: ProxiedRequest
         do {
             forwarded = try forwardedRequest(
-                request.head, path: request.path, routeTemplate: Self.routeTemplate(request.path), account: account, scopes: scopes,
+                head, path: request.path, routeTemplate: Self.routeTemplate(request.path), account: account, scopes: scopes,
                 remoteAddress: request.remoteAddress, state: state, log: log, now: now, started: started,
                 countsMetrics: false)
         } catch {
@@ -140,6 +144,13 @@ struct ProxyHandler: Sendable {
         writer.recordForwarded(outcome)
         if request.hasBody && request.body.stream.bodyState != .finished { writer.closeConnection = true }
         return true
+    }
+
+    /// `uri` (a manifest by tag) asking for the manifest by `digest` instead: what was checked is what is served.
+    static func uri(_ uri: String, servedBy digest: String) -> String {
+        let (path, query) = split(uri)
+        guard let slash = path.range(of: "/manifests/", options: .backwards) else { return uri }
+        return String(path[..<slash.upperBound]) + digest + (query.map { "?" + $0 } ?? "")
     }
 
     /// The route template of `path` for metric labels.

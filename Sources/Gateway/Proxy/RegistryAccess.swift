@@ -13,6 +13,8 @@ import Policy
 struct RegistryAccess: Sendable {
     let state: GatewayState
     let authenticator: BasicAuthenticator
+    /// What signature checks are known, for the decision from the caches.
+    var signatures: SignatureCaches? = nil
 
     /// A request as the decision sees it.
     struct Request: Sendable {
@@ -51,10 +53,22 @@ struct RegistryAccess: Sendable {
         }
         switch identifyFromCaches(request) {
         case .identified(let caller):
-            let decision = authorize(caller, scopes: scopes, request: request)
-            // A content rule's question to the registry is asked from the request loop.
-            if case .granted(_, .some) = decision.outcome { return RegistryAccessDecision(scopes: scopes, outcome: .needsAsynchronousPath) }
-            return decision
+            var decision = authorize(caller, scopes: scopes, request: request)
+            switch decision.outcome {
+            case .granted(let account, .signature(let repository, let reference, let rule)?):
+                // A signature check the caches answer costs a lookup; anything else waits.
+                guard let known = knownSignature(of: reference, in: repository, rule: rule), known.verdict.isVerified else {
+                    return RegistryAccessDecision(scopes: scopes, outcome: .needsAsynchronousPath)
+                }
+                decision.outcome = .granted(account: account, check: nil)
+                decision.signature = known
+                return decision
+            case .granted(_, .some):
+                // A content rule's question to the registry is asked from the request loop.
+                return RegistryAccessDecision(scopes: scopes, outcome: .needsAsynchronousPath)
+            default:
+                return decision
+            }
         case .refused(let refusal): return RegistryAccessDecision(scopes: scopes, outcome: .refused(refusal))
         case .pending: return RegistryAccessDecision(scopes: scopes, outcome: .needsAsynchronousPath)
         }
@@ -174,7 +188,7 @@ struct RegistryAccess: Sendable {
     /// of it. Pure: the same on both paths.
     func authorize(_ caller: Caller, scopes: [Scope], request: Request) -> RegistryAccessDecision {
         var decision = authorize(caller, scopes: scopes)
-        if case .granted(let account, _) = decision.outcome, let check = contentCheck(request) {
+        if case .granted(let account, _) = decision.outcome, let check = contentCheck(request, caller: caller) {
             if case .refused(let refusal) = check {
                 decision.outcome = .refused(
                     RegistryAccessRefusal(
@@ -187,12 +201,31 @@ struct RegistryAccess: Sendable {
         return decision
     }
 
-    /// What `content:` needs checked of the request (manifest pushes and deletes only).
-    private func contentCheck(_ request: Request) -> ContentCheck? {
-        guard request.method == .PUT || request.method == .DELETE else { return nil }
+    /// What `content:` needs checked of the request (manifest requests only).
+    private func contentCheck(_ request: Request, caller: Caller) -> ContentCheck? {
         let rules = state.contentRules
         guard !rules.isEmpty, let route = request.route ?? (try? Route(path: request.path)) else { return nil }
-        return rules.check(method: request.method.rawValue, route: route)
+        return rules.check(method: request.method.rawValue, route: route) {
+            // An account that may push to the repository is not held to signatures.
+            guard let repository = route.repository?.value else { return false }
+            let push = Scope(resource: Resource(type: Resource.repositoryType, name: repository), actions: .push)
+            switch caller {
+            case .identity(let identity):
+                return state.rules.grant([push], to: identity).isComplete
+            case .token(let claims, let issuer):
+                return Self.missingAccess([push], claims: claims, issuer: issuer, rules: state.rules).isEmpty
+                    || state.rules.grant([push], to: Identity(account: claims.sub.value, kind: .user)).isComplete
+            }
+        }
+    }
+
+    /// The verdict on `reference` the caches hold, with the digest it is served by.
+    private func knownSignature(of reference: String, in repository: RepositoryName, rule: ContentRule) -> (verdict: SignatureVerdict, servedDigest: String)? {
+        guard let signatures else { return nil }
+        let now = Date().timeIntervalSince1970
+        let digest = reference.contains(":") ? reference : signatures.digest(ofTag: reference, in: repository.value, now: now)
+        guard let digest, let verdict = signatures.verdict(digest, in: repository.value, keys: SignatureCaches.keySet(rule.signedBy), now: now) else { return nil }
+        return (verdict, digest)
     }
 
     /// Whether the identified caller may do what the request needs.

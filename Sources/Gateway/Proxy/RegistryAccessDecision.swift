@@ -23,6 +23,9 @@ struct RegistryAccessDecision: Sendable {
     var outcome: Outcome
     /// The issuer of an external token that authorized the request, for the log line.
     var issuer: String? = nil
+    /// A signature check answered from the caches: the verdict, and the digest the manifest is
+    /// fetched by (the tag's, when the request named a tag).
+    var signature: (verdict: SignatureVerdict, servedDigest: String)? = nil
 }
 
 /// How a registry API request is refused, with what its log line and audit record say.

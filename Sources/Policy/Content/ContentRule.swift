@@ -10,13 +10,16 @@ public struct ContentRule: Sendable, CustomStringConvertible {
     public var repositories: [Pattern]
     /// The tags that, once pushed, never point to another manifest and are never deleted.
     public var immutableTags: [Pattern]
+    /// The keys one of which must have signed a manifest for it to be pulled; none: not checked.
+    public var signedBy: [SignatureKey]
 
     /// Creates a rule from the patterns as written.
     /// - Throws: ``PolicyError/Code/invalidRule`` for a pattern that does not compile, or a rule
     ///   without repositories.
-    public init(index: Int, repositories: [String], immutableTags: [String]) throws(PolicyError) {
+    public init(index: Int, repositories: [String], immutableTags: [String], signedBy: [SignatureKey] = []) throws(PolicyError) {
         guard !repositories.isEmpty else { throw PolicyError(.invalidRule, "a content rule needs at least one repository pattern") }
         self.index = index
+        self.signedBy = signedBy
         do {
             self.repositories = try repositories.map { try Pattern($0) }
             self.immutableTags = try immutableTags.map { try Pattern($0) }
@@ -60,6 +63,7 @@ public struct ContentRule: Sendable, CustomStringConvertible {
     public var description: String {
         var parts = ["repositories: \(repositories.map(\.source).joined(separator: ", "))"]
         if !immutableTags.isEmpty { parts.append("immutable_tags: \(immutableTags.map(\.source).joined(separator: ", "))") }
+        if !signedBy.isEmpty { parts.append("signed_by: \(signedBy.map(\.description).joined(separator: ", "))") }
         return "\(name) (\(parts.joined(separator: "; ")))"
     }
 }

@@ -22,6 +22,9 @@ public struct ContentRules: Sendable {
     public func explain(repository: String, tag: String? = nil) -> String {
         guard let rule = rule(for: repository) else { return "content \(repository): no content rule applies" }
         var line = "content \(repository): \(rule)"
+        if !rule.signedBy.isEmpty {
+            line += "; manifests are pulled only when signed by one of its keys (accounts that may push excepted)"
+        }
         if let tag {
             if ContentRule.isAttachmentTag(tag) {
                 line += "; tag \(tag) is an attachment tag (signatures, referrers), never immutable"
@@ -35,11 +38,19 @@ public struct ContentRules: Sendable {
     }
 
     /// What a request with `method` on `route` must have checked or be refused for, or `nil`
-    /// when no content rule concerns it. Only manifest pushes and deletes ever are.
-    public func check(method: String, route: Route) -> ContentCheck? {
-        guard !rules.isEmpty, method == "PUT" || method == "DELETE", case .manifest(let reference) = route.endpoint,
-            let repository = route.repository, let rule = rule(for: repository.value), !rule.immutableTags.isEmpty
+    /// when no content rule concerns it. Only manifest requests ever are: pushes and deletes
+    /// (immutable tags), pulls (signatures; `callerMayPush` is asked then: an account that may
+    /// push to the repository, the CI that pushes and signs, is not held to signatures).
+    public func check(method: String, route: Route, callerMayPush: () -> Bool = { false }) -> ContentCheck? {
+        guard !rules.isEmpty, case .manifest(let reference) = route.endpoint, let repository = route.repository,
+            let rule = rule(for: repository.value)
         else { return nil }
+        if method == "GET" || method == "HEAD" {
+            // Signatures and referrer indexes are not signed themselves.
+            guard !rule.signedBy.isEmpty, !ContentRule.isAttachmentTag(reference), !callerMayPush() else { return nil }
+            return .signature(repository: repository, reference: reference, rule: rule)
+        }
+        guard method == "PUT" || method == "DELETE", !rule.immutableTags.isEmpty else { return nil }
         let isDigest = reference.contains(":")
         switch (method, isDigest) {
         case ("PUT", false):
@@ -85,6 +96,9 @@ public enum ContentCheck: Sendable {
     case manifestDelete(repository: RepositoryName, digest: String, rule: ContentRule)
     /// Refused without asking the registry.
     case refused(ContentRefusal)
+    /// A manifest pull in a repository with `signed_by`: served only when the manifest (the one
+    /// a tag points to, resolved first) is signed by one of the rule's keys.
+    case signature(repository: RepositoryName, reference: String, rule: ContentRule)
 }
 
 extension ImmutableTag {
@@ -104,6 +118,8 @@ public enum ContentRefusal: Sendable, Error, CustomStringConvertible {
     case tagDelete(ImmutableTag)
     /// A manifest a protected tag points to would be deleted.
     case taggedManifestDelete(ImmutableTag, digest: String)
+    /// A manifest pulled from a repository with `signed_by` is not signed by one of its keys.
+    case notSigned(repository: RepositoryName, digest: String, rule: ContentRule, verdict: SignatureVerdict)
 
     public var description: String {
         switch self {
@@ -113,6 +129,8 @@ public enum ContentRefusal: Sendable, Error, CustomStringConvertible {
             "\(tag.reason) in \(tag.repository): it cannot be deleted"
         case .taggedManifestDelete(let tag, let digest):
             "manifest \(digest) in \(tag.repository) cannot be deleted: \(tag.reason) and points to it"
+        case .notSigned(let repository, let digest, let rule, let verdict):
+            "manifest \(digest) in \(repository) is not served: \(verdict) (\(rule.name) signed_by \(rule.signedBy.map(\.name).joined(separator: ", ")))"
         }
     }
 }

@@ -122,7 +122,9 @@ public enum SignatureVerdict: Sendable, Equatable, CustomStringConvertible {
     public static func check(digest: String, layers: [(layer: SignatureAttachment.Layer, payload: [UInt8]?)], keys: [SignatureKey]) -> SignatureVerdict {
         var mismatch: SignatureVerdict?
         var missing = 0
-        for (layer, payload) in layers {
+        // A layer whose annotation is no base64 signature counts as a signature that does not verify.
+        let signed = layers.filter { $0.layer.signature != nil }
+        for (layer, payload) in signed {
             guard let payload else {
                 missing += 1
                 continue
@@ -146,7 +148,7 @@ public enum SignatureVerdict: Sendable, Equatable, CustomStringConvertible {
         }
         if let mismatch { return mismatch }
         if layers.isEmpty { return .unsigned }
-        if missing == layers.count { return .invalid("the payload blob\(missing == 1 ? " is" : "s are") missing from the registry") }
+        if !signed.isEmpty && missing == signed.count { return .invalid("the payload blob\(missing == 1 ? " is" : "s are") missing from the registry") }
         return .notByAcceptedKey(signatures: layers.count)
     }
 }

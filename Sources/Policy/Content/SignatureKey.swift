@@ -23,6 +23,9 @@ public struct SignatureKey: Sendable, CustomStringConvertible {
     let material: Material
     /// Where the key came from (its file), as explanations name it.
     public let name: String
+    /// The SHA-256 of the key's SubjectPublicKeyInfo: what a cached verification remembers, so
+    /// a key changed on reload never counts for a signature another key verified.
+    public let fingerprint: String
 
     /// Reads the first PEM `PUBLIC KEY` of `pem`.
     /// - Throws: ``PolicyError/Code/invalidKey`` naming what is wrong.
@@ -47,6 +50,8 @@ public struct SignatureKey: Sendable, CustomStringConvertible {
             throw PolicyError(.invalidKey, "the key is of a kind cosign does not sign with (ECDSA P-256, P-384 or P-521, RSA, or Ed25519)")
         }
         self.name = name
+        var serializer = DER.Serializer()
+        self.fingerprint = (try? serializer.serialize(key)).map { ManifestDigest.sha256(serializer.serializedBytes) } ?? ManifestDigest.sha256(Array(pem.utf8))
     }
 
     /// `ECDSA P-256`, `RSA`, `Ed25519`…
