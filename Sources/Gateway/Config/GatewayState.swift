@@ -1,10 +1,7 @@
 import Foundation
-import LDAPDirectory
 import NIOSSL
 import Policy
 import PortcullisConfiguration
-import SwiftASN1
-import X509
 
 /// The configuration turned into the Policy values requests are decided with.
 ///
@@ -176,244 +173,19 @@ final class GatewayState: Sendable {
     /// - Parameter previousKeys: signing keys Portcullis used before a key rotation, still
     ///   trusted for the client and refresh tokens they signed.
     static func load(_ configuration: GatewayConfiguration, previousKeys: [TrustedKey] = []) throws -> GatewayState {
-        var problems: [ConfigurationProblem] = []
-        func problem(_ keyPath: String, _ message: String) {
-            problems.append(ConfigurationProblem(keyPath: keyPath, message: message))
-        }
-        func read(_ path: String, _ keyPath: String) -> String? {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                problem(keyPath, "cannot read \(path)")
-                return nil
-            }
-            return String(decoding: data, as: UTF8.self)
-        }
+        var problems = StateProblems()
+        let signingKey = Self.signingKey(configuration.token, &problems)
+        let nextKey = Self.nextKey(configuration.token, &problems)
+        let (credentials, workloadIssuers) = Self.users(configuration, &problems)
+        let clientMinter = Self.clientMinter(signingKey)
+        let upstreamTargets = Self.upstreamTargets(configuration, signingKey: signingKey, &problems)
+        let issuers = Self.externalIssuers(configuration.issuers, ownIssuer: configuration.token.issuer, &problems)
+        let tlsContext = Self.tlsContext(configuration.tls, &problems)
 
-        var signingKey: SigningKey?
-        if let keyPEM = read(configuration.token.key, "token.key") {
-            let chainPEM = configuration.token.certificate.flatMap { read($0, "token.certificate") }
-            do {
-                signingKey = try SigningKey(privateKeyPEM: keyPEM, certificateChainPEM: chainPEM)
-            } catch let error as PolicyError {
-                problem(configuration.token.certificate != nil && error.message.contains("certificate") ? "token.certificate" : "token.key", error.message)
-            } catch {
-                problem("token.key", "\(error)")
-            }
+        guard problems.list.isEmpty, let signingKey, let clientMinter, let upstreamTargets else {
+            throw ConfigurationErrors(file: configuration.sourcePath, problems: problems.list)
         }
-
-        var nextKey: SigningKey?
-        if let keyPath = configuration.token.nextKey, let keyPEM = read(keyPath, "token.next_key") {
-            let chainPEM = configuration.token.nextCertificate.flatMap { read($0, "token.next_certificate") }
-            do {
-                nextKey = try SigningKey(privateKeyPEM: keyPEM, certificateChainPEM: chainPEM)
-            } catch let error as PolicyError {
-                problem("token.next_key", error.message)
-            } catch {
-                problem("token.next_key", "\(error)")
-            }
-        }
-
-        var credentials = CredentialStore()
-        if let path = configuration.htpasswd, let text = read(path, "users.htpasswd") {
-            do {
-                credentials.htpasswd = try HtpasswdFile(contents: text)
-            } catch let error as PolicyError {
-                problem("users.htpasswd", "\(path): \(error.message)")
-            } catch {
-                problem("users.htpasswd", "\(error)")
-            }
-        }
-
-        if let path = configuration.robots, FileManager.default.fileExists(atPath: path), let text = read(path, "users.robots") {
-            do {
-                credentials = CredentialStore(htpasswd: credentials.htpasswd, robots: try RobotFile(json: Array(text.utf8)).robots)
-                if let clash = credentials.robots.keys.first(where: { credentials.htpasswd?.entries[$0] != nil }) {
-                    problem("users.robots", "robot \"\(clash)\" has the same name as an htpasswd user")
-                }
-            } catch let error as PolicyError {
-                problem("users.robots", "\(path): \(error.message)")
-            } catch {
-                problem("users.robots", "\(error)")
-            }
-        }
-
-        if let ldap = configuration.ldap {
-            var lookup: LDAPSettings.UserLookup?
-            switch ldap.userLookup {
-            case .template(let template):
-                lookup = .template(template)
-            case .search(let base, let filter, let bindDN, let passwordFile):
-                if let password = read(passwordFile, "users.ldap.search.bind_password_file") {
-                    let trimmed = password.trimmingCharacters(in: .newlines)
-                    if trimmed.isEmpty { problem("users.ldap.search.bind_password_file", "\(passwordFile) is empty") }
-                    lookup = .search(base: base, filter: filter, bindDN: bindDN, bindPassword: trimmed)
-                }
-            }
-            let groups: LDAPSettings.GroupLookup? = switch ldap.groups {
-            case .none: nil
-            case .search(let base, let filter, let attribute, let label): .search(base: base, filter: filter, attribute: attribute, label: label)
-            case .memberOf(let label): .memberOf(label: label)
-            }
-            if let lookup {
-                let settings = LDAPSettings(
-                    url: ldap.url, startTLS: ldap.startTLS, caFile: ldap.ca, userLookup: lookup, groupLookup: groups,
-                    accountAttribute: ldap.accountAttribute, timeout: ldap.timeout)
-                credentials.directory = LDAPDirectory(settings: settings)
-                credentials.directoryLogins = DirectoryLoginCache(
-                    lifetime: Double(ldap.cacheLifetime), accountRetention: Double(ldap.cacheLifetime + configuration.token.lifetime))
-            }
-        }
-
-        var workloadIssuers: [String: WorkloadIssuer] = [:]
-        for (index, oidc) in configuration.oidc.enumerated() {
-            let keyPath = "users.oidc[\(index)]"
-            var source = WorkloadIssuer.KeySource.discovery
-            var fixedKeys: [TrustedKey] = []
-            switch oidc.keys {
-            case .discovery:
-                source = .discovery
-            case .url(let url):
-                source = .url(url)
-            case .file(let path):
-                source = .fixed
-                if let text = read(path, "\(keyPath).jwks") {
-                    do {
-                        fixedKeys = try PublicKeyMaterial.parseJSONWebKeySet(Array(text.utf8)).map { kid, key in
-                            TrustedKey(publicKey: key, keyIDs: kid.map { [$0] } ?? [])
-                        }
-                        if fixedKeys.isEmpty { problem("\(keyPath).jwks", "\(path) holds no key") }
-                    } catch let error as PolicyError {
-                        problem("\(keyPath).jwks", "\(path): \(error.message)")
-                    } catch {
-                        problem("\(keyPath).jwks", "\(path): \(error)")
-                    }
-                }
-            }
-            let policy = OIDCIssuer(
-                issuer: oidc.issuer, audiences: Set(oidc.audiences), account: oidc.account, labels: oidc.labels, required: oidc.require,
-                leeway: Double(oidc.leeway))
-            workloadIssuers[oidc.issuer] = WorkloadIssuer(policy: policy, source: source, fixedKeys: fixedKeys, username: oidc.username)
-        }
-        if !workloadIssuers.isEmpty {
-            credentials.workloadLogins = DirectoryLoginCache(lifetime: 60, accountRetention: Double(configuration.token.lifetime + 60))
-        }
-
-        var clientMinter: TokenMinter?
-        var upstreamTargets: [UpstreamTarget] = []
-        var declared = configuration.upstreams
-        if declared.isEmpty {
-            var single = configuration.upstream
-            single.isPrimary = true
-            declared = [single]
-        }
-        // Problems name `upstreams[i]` for a list, `upstream` for the single form.
-        let listed = configuration.upstreams.count > 1 || (configuration.upstreams.first.map { $0.name != "default" } ?? false)
-        if let signingKey {
-            clientMinter = try? TokenMinter(key: signingKey, hint: .jwks(kid: signingKey.identifiers.rfc7638))
-            for (index, upstream) in declared.enumerated() {
-                let keyPath = listed ? "upstreams[\(index)]" : "upstream"
-                var key = signingKey
-                if let path = upstream.key {
-                    guard let keyPEM = read(path, "\(keyPath).key") else { continue }
-                    let chainPEM = upstream.certificate.flatMap { read($0, "\(keyPath).certificate") }
-                    do {
-                        key = try SigningKey(privateKeyPEM: keyPEM, certificateChainPEM: chainPEM)
-                    } catch let error as PolicyError {
-                        problem("\(keyPath).key", error.message)
-                        continue
-                    } catch {
-                        problem("\(keyPath).key", "\(error)")
-                        continue
-                    }
-                }
-                var minter: TokenMinter?
-                do {
-                    minter = try TokenMinter(key: key, hint: Self.keyHint(upstream, key: key))
-                } catch let error as PolicyError {
-                    problem("\(keyPath).key_hint", error.message)
-                } catch {
-                    problem("\(keyPath).key_hint", "\(error)")
-                }
-                var endpoint: UpstreamEndpoint?
-                do {
-                    endpoint = try UpstreamEndpoint(url: upstream.url)
-                } catch {
-                    problem("\(keyPath).url", "\(error)")
-                }
-                if let minter, let endpoint {
-                    upstreamTargets.append(
-                        UpstreamTarget(
-                            configuration: upstream, minter: minter, signingKey: key,
-                            certificatePath: upstream.key == nil ? configuration.token.certificate : upstream.certificate, endpoint: endpoint))
-                }
-            }
-        }
-
-        var issuers: [TrustedIssuers.Issuer] = []
-        for (index, external) in configuration.issuers.enumerated() {
-            let keyPath = "issuers[\(index)]"
-            var keys: [TrustedKey] = []
-            var roots: [Certificate] = []
-            for (position, path) in external.certificates.enumerated() {
-                guard let text = read(path, "\(keyPath).certificates[\(position)]") else { continue }
-                do {
-                    for document in try PEMDocument.parseMultiple(pemString: text) where document.discriminator == "CERTIFICATE" {
-                        let certificate = try Certificate(derEncoded: document.derBytes)
-                        roots.append(certificate)
-                        keys.append(TrustedKey(publicKey: try PublicKeyMaterial(certificate.publicKey), certificateDER: document.derBytes))
-                    }
-                } catch let error as PolicyError {
-                    problem("\(keyPath).certificates[\(position)]", "\(path): \(error.message)")
-                } catch {
-                    problem("\(keyPath).certificates[\(position)]", "\(path): not a PEM certificate (\(error))")
-                }
-            }
-            for (position, path) in external.publicKeys.enumerated() {
-                guard let text = read(path, "\(keyPath).public_keys[\(position)]") else { continue }
-                do {
-                    keys.append(TrustedKey(publicKey: try PublicKeyMaterial(pem: text)))
-                } catch let error as PolicyError {
-                    problem("\(keyPath).public_keys[\(position)]", "\(path): \(error.message)")
-                } catch {
-                    problem("\(keyPath).public_keys[\(position)]", "\(path): \(error)")
-                }
-            }
-            if let path = external.jwks, let text = read(path, "\(keyPath).jwks") {
-                do {
-                    for (kid, key) in try PublicKeyMaterial.parseJSONWebKeySet(Array(text.utf8)) {
-                        keys.append(TrustedKey(publicKey: key, keyIDs: kid.map { [$0] } ?? []))
-                    }
-                } catch let error as PolicyError {
-                    problem("\(keyPath).jwks", "\(path): \(error.message)")
-                } catch {
-                    problem("\(keyPath).jwks", "\(path): \(error)")
-                }
-            }
-            if external.issuer == configuration.token.issuer {
-                problem("\(keyPath).issuer", "\"\(external.issuer)\" is Portcullis's own token.issuer")
-            }
-            issuers.append(
-                TrustedIssuers.Issuer(
-                    verifier: TokenVerifier(issuer: external.issuer, audiences: Set(external.audiences), keys: keys, trustedRoots: roots),
-                    trustAccessClaim: external.trustAccessClaim))
-        }
-
-        var tlsContext: NIOSSLContext?
-        if let tls = configuration.tls {
-            do {
-                var settings = TLSConfiguration.makeServerConfiguration(
-                    certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
-                    privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem)))
-                settings.applicationProtocols = ["h2", "http/1.1"]
-                settings.minimumTLSVersion = .tlsv12
-                tlsContext = try NIOSSLContext(configuration: settings)
-            } catch {
-                problem("tls", "cannot use \(tls.certificate) and \(tls.key): \(error)")
-            }
-        }
-
-        guard problems.isEmpty, let signingKey, let clientMinter, upstreamTargets.count == declared.count else {
-            throw ConfigurationErrors(file: configuration.sourcePath, problems: problems)
-        }
+        let previousKeys = previousKeys.filter { $0.publicKey != signingKey.publicKey }
         return GatewayState(
             configuration: configuration,
             rules: RuleSet(configuration.rules),
@@ -421,29 +193,13 @@ final class GatewayState: Sendable {
             signingKey: signingKey,
             clientMinter: clientMinter,
             trustedIssuers: TrustedIssuers(
-                [
-                    TrustedIssuers.Issuer(
-                        verifier: TokenVerifier(
-                            issuer: configuration.token.issuer, audience: configuration.token.service,
-                            keys: [TrustedKey(signingKey)] + (nextKey.map { [TrustedKey($0)] } ?? [])
-                                + previousKeys.filter { $0.publicKey != signingKey.publicKey }),
-                        trustAccessClaim: true, isPortcullis: true)
-                ] + issuers),
+                [Self.ownIssuer(configuration.token, signingKey: signingKey, nextKey: nextKey, previousKeys: previousKeys)] + issuers),
             upstreamTargets: upstreamTargets,
             nextKey: nextKey,
             tlsContext: tlsContext,
-            trustedProxies: configuration.trustedProxies.compactMap(AddressRange.init),
-            previousKeys: previousKeys.filter { $0.publicKey != signingKey.publicKey },
+            trustedProxies: Self.trustedProxies(configuration.trustedProxies),
+            previousKeys: previousKeys,
             workloadIssuers: workloadIssuers
         )
-    }
-
-    /// The key hint the configuration asks for.
-    static func keyHint(_ upstream: GatewayConfiguration.Upstream, key: SigningKey) -> KeyHint {
-        switch upstream.keyHint {
-        case "kid": .kid(upstream.registryVersion)
-        case "jwks": .jwks(kid: upstream.jwksKid ?? key.identifiers.rfc7638)
-        default: .x5c
-        }
     }
 }
