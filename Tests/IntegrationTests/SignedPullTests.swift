@@ -41,7 +41,7 @@ struct SignedPullTests {
         let ci = RegistryClient(deployment, credentials: deployment.credentials("ci"))
         var digests: [String: String] = [:]
         var sizes: [String: Int] = [:]
-        for name in ["signed", "unsigned", "other-key", "tampered", "copied", "amd64", "arm64", "stray", "hostile-many", "hostile-base64", "hostile-json", "hostile-missing"] {
+        for name in ["signed", "unsigned", "other-key", "tampered", "copied", "amd64", "arm64", "stray", "hostile-many", "hostile-base64", "hostile-json", "hostile-missing", "bundle", "bundle-other-key", "bundle-attestation", "legacy-referrer"] {
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("oci-signed-\(name)-\(UUID().uuidString.prefix(8))").path
             let image = try OCIImageLayout.write(to: path, tag: "v1", layers: [["file.txt": Data("image \(name)\n".utf8)]], label: name)
             try await deployment.push(path, credentials: deployment.credentials("ci"), to: "prod/app:\(name)").checked()
@@ -78,6 +78,34 @@ struct SignedPullTests {
         let missingPayload = CosignSigner.payload(for: digests["hostile-missing"]!, repository: "prod/app/missing")
         try await ci.attach([(missingPayload, try release.signature(over: missingPayload))], to: digests["hostile-missing"]!, in: "prod/app")
         _ = try await deployment.curl(["-X", "DELETE", "-u", deployment.credentials("ci"), "-o", "/dev/null"], path: "/v2/prod/app/blobs/\(ManifestDigest.sha256(missingPayload))").checked()
+
+        // cosign 3's signatures as OCI 1.1 referrers, which distribution keeps through the
+        // referrers tag schema (`sha256-<hex>` → an index of referrers): a Sigstore bundle by the
+        // release key, one by another key, an attestation (another predicate) by the release key,
+        // and the legacy simple-signing layers as a referrer.
+        let empty = Array("{}".utf8)
+        try await ci.upload(empty, to: "prod/app")
+        func referrerIndex(_ name: String, _ entries: [(digest: String, size: Int, artifactType: String)]) async throws {
+            let status = try await ci.putManifest(
+                CosignSigner.referrersIndex(entries), mediaType: "application/vnd.oci.image.index.v1+json", to: "prod/app",
+                reference: SignatureReferrers.fallbackTag(for: digests[name]!))
+            guard status == 201 else { throw HarnessError("referrers index PUT answered \(status)") }
+        }
+        for (name, signer, predicate) in [("bundle", release, SigstoreBundle.signaturePredicate), ("bundle-other-key", other, SigstoreBundle.signaturePredicate), ("bundle-attestation", release, "https://slsa.dev/provenance/v1")] {
+            let bundle = try signer.bundle(for: digests[name]!, predicateType: predicate)
+            try await ci.upload(bundle, to: "prod/app")
+            let referrer = CosignSigner.bundleReferrer(bundle: bundle, subject: digests[name]!, subjectSize: sizes[name]!)
+            let status = try await ci.putManifest(referrer, to: "prod/app", reference: ManifestDigest.sha256(referrer))
+            guard status == 201 else { throw HarnessError("bundle referrer PUT answered \(status)") }
+            try await referrerIndex(name, [(ManifestDigest.sha256(referrer), referrer.count, SignatureReferrers.bundleArtifactType)])
+        }
+        let legacyPayload = CosignSigner.payload(for: digests["legacy-referrer"]!, repository: "prod/app")
+        let legacyConfig = CosignSigner.config(payloads: [legacyPayload])
+        try await ci.upload(legacyPayload, to: "prod/app")
+        try await ci.upload(legacyConfig, to: "prod/app")
+        let legacy = CosignSigner.attachment(config: legacyConfig, layers: [(legacyPayload, try release.signature(over: legacyPayload))])
+        guard try await ci.putManifest(legacy, to: "prod/app", reference: ManifestDigest.sha256(legacy)) == 201 else { throw HarnessError("legacy referrer PUT failed") }
+        try await referrerIndex("legacy-referrer", [(ManifestDigest.sha256(legacy), legacy.count, SignatureReferrers.simpleSigningArtifactType)])
         return Fixture(deployment: deployment, release: release, other: other, ci: ci, digests: digests, index: indexDigest)
     }
 
@@ -131,6 +159,20 @@ struct SignedPullTests {
         }
         #expect(fixture.deployment.auditLog.contains(digest), "the refusal is audited")
         #expect(try await pull(fixture.deployment, "\(name)", method: "HEAD", credentials: fixture.deployment.credentials("puller")).status == 403)
+    }
+
+    @Test("signatures stored as OCI 1.1 referrers (found through the referrers tag schema, distribution has no referrers API): a cosign 3 bundle by the release key and a legacy referrer are served; a bundle by another key and an attestation are not")
+    func referrers() async throws {
+        let fixture = try await Self.setup.value
+        let puller = fixture.deployment.credentials("puller")
+        for name in ["bundle", "legacy-referrer"] {
+            let answer = try await pull(fixture.deployment, name, credentials: puller)
+            #expect(answer.status == 200 && answer.digest == fixture.digests[name], "\(name): \(answer)")
+        }
+        let otherKey = try await pull(fixture.deployment, "bundle-other-key", credentials: puller)
+        #expect(otherKey.status == 403 && otherKey.message?.contains("no signature by an accepted key") == true, "\(otherKey)")
+        let attestation = try await pull(fixture.deployment, "bundle-attestation", credentials: puller)
+        #expect(attestation.status == 403 && attestation.message?.contains("https://slsa.dev/provenance/v1") == true, "\(attestation)")
     }
 
     @Test("a signed index is served, and so are its children pulled by digest; a manifest no signed index lists is not")
@@ -208,5 +250,20 @@ struct SignedPullTests {
             #expect(second == first, "\(reference): \(first) then \(second)")
             #expect(bearer.allSatisfy { $0.status == first.status }, "\(reference): \(first) with Basic, \(bearer) with a token")
         }
+    }
+
+    @Test("portcullis verify says with the deployment's configuration whether a manifest would be served, with which key or why not")
+    func verifyCommand() async throws {
+        let fixture = try await Self.setup.value
+        let binary = try portcullisBinary()
+        let signed = try await Command(binary, ["verify", "--config", fixture.deployment.configurationPath, "prod/app:signed"], timeout: .seconds(60)).runInBackground()
+        #expect(signed.status == 0 && signed.standardOutput.contains("served: signed by"), "\(signed)")
+        #expect(signed.standardOutput.contains("prod/app@\(fixture.digests["signed"]!)"), "\(signed)")
+        let unsigned = try await Command(binary, ["verify", "--config", fixture.deployment.configurationPath, "prod/app@\(fixture.digests["other-key"]!)"], timeout: .seconds(60)).runInBackground()
+        #expect(unsigned.status == 1 && unsigned.standardOutput.contains("refused: manifest \(fixture.digests["other-key"]!) in prod/app is not served: no signature by an accepted key"), "\(unsigned)")
+        let bundle = try await Command(binary, ["verify", "--config", fixture.deployment.configurationPath, "prod/app:bundle"], timeout: .seconds(60)).runInBackground()
+        #expect(bundle.status == 0, "\(bundle)")
+        let elsewhere = try await Command(binary, ["verify", "--config", fixture.deployment.configurationPath, "dev/app:latest"], timeout: .seconds(60)).runInBackground()
+        #expect(elsewhere.status == 0 && elsewhere.standardOutput.contains("no content rule requires signatures"), "\(elsewhere)")
     }
 }

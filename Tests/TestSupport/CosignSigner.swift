@@ -45,6 +45,36 @@ public struct CosignSigner: Sendable {
     }
 }
 
+extension CosignSigner {
+    /// A Sigstore bundle as `cosign sign --key` writes it from version 3 on: a DSSE envelope
+    /// over an in-toto statement naming `digest`, signed over DSSE's pre-authentication encoding.
+    public func bundle(for digest: String, predicateType: String = "https://sigstore.dev/cosign/sign/v1") throws -> [UInt8] {
+        let hex = digest.split(separator: ":").last.map(String.init) ?? digest
+        let statement = Array(#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"","digest":{"sha256":"\#(hex)"}}],"predicateType":"\#(predicateType)","predicate":{}}"#.utf8)
+        let type = "application/vnd.in-toto+json"
+        let pae = Array("DSSEv1 \(type.utf8.count) \(type) \(statement.count) ".utf8) + statement
+        let signature = try self.signature(over: pae)
+        return Array(
+            #"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"publicKey":{"hint":"test"}},"dsseEnvelope":{"payload":"\#(Data(statement).base64EncodedString())","payloadType":"\#(type)","signatures":[{"sig":"\#(signature)"}]}}"#
+                .utf8)
+    }
+
+    /// The referrer manifest cosign 3 pushes by digest for a bundle: an OCI artifact whose subject is the signed manifest.
+    public static func bundleReferrer(bundle: [UInt8], subject: String, subjectSize: Int) -> [UInt8] {
+        Array(
+            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","digest":"\#(ManifestDigest.sha256(bundle))","size":\#(bundle.count)}],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#(subject)","size":\#(subjectSize)}}"#
+                .utf8)
+    }
+
+    /// The referrers tag schema's index (`sha256-<hex>`) listing `referrers` (digest, size, artifactType).
+    public static func referrersIndex(_ referrers: [(digest: String, size: Int, artifactType: String)]) -> [UInt8] {
+        let entries = referrers.map {
+            #"{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"\#($0.digest)","size":\#($0.size),"artifactType":"\#($0.artifactType)"}"#
+        }
+        return Array(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[\#(entries.joined(separator: ","))]}"#.utf8)
+    }
+}
+
 /// The registry API as a client speaks it through Portcullis with curl: blob uploads and manifest PUTs.
 public struct RegistryClient: Sendable {
     public let deployment: Deployment

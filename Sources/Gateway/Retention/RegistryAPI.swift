@@ -105,6 +105,17 @@ struct RegistryAPI: Sendable {
             body: body)
     }
 
+    /// The referrers of `digest` (OCI 1.1 `GET /v2/<name>/referrers/<digest>`): an image index,
+    /// or `nil` when the registry does not serve the API (distribution 2.8 and 3.x answer 404).
+    func referrers(of digest: String, in repository: RepositoryName) async throws -> [UInt8]? {
+        let (status, _, body) = try await send(
+            .GET, "/v2/\(repository.value)/referrers/\(digest)", scopes: [Self.pull(repository)], accept: ["application/vnd.oci.image.index.v1+json"],
+            limit: Self.documentLimit)
+        if status == .notFound || status == .badRequest || status == .methodNotAllowed { return nil }
+        guard status == .ok else { throw Self.failure(status, body, what: "listing the referrers of \(repository)@\(digest)") }
+        return body
+    }
+
     /// A small blob (an image config), following a storage redirect without the token.
     func blob(_ digest: String, in repository: RepositoryName, limit: Int = documentLimit) async throws -> [UInt8] {
         let (status, headers, body) = try await send(.GET, "/v2/\(repository.value)/blobs/\(digest)", scopes: [Self.pull(repository)], limit: limit)
@@ -207,6 +218,8 @@ struct RegistryAPI: Sendable {
         do {
             response = try await client.execute(request, timeout: timeout)
             body = try await response.body.collect(upTo: max(limit, 64 << 10))
+        } catch is NIOTooManyBytesError {
+            throw RegistryAPIError(.malformedResponse, "the registry's answer to \(method) \(path) is larger than \(max(limit, 64 << 10)) bytes")
         } catch {
             throw RegistryAPIError(.unreachable, "the registry at \(baseURL) did not answer \(method) \(path): \(ConnectionFailure.describe(error))", underlying: error)
         }
