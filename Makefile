@@ -40,8 +40,8 @@ check-deploy: setup
 	bash scripts/check-deploy
 
 # Long fuzzing runs (issue 9), each printing its counts at the end:
-# - fuzz-libfuzzer: libFuzzer with AddressSanitizer on the scope, route, htpasswd, JWT and
-#   configuration harnesses (Sources/FuzzHarnesses), FUZZ_SECONDS each (default 300); a crash
+# - fuzz-libfuzzer: libFuzzer with AddressSanitizer on the scope, route, htpasswd, JWT,
+#   configuration and signature harnesses (Sources/FuzzHarnesses), FUZZ_SECONDS each (default 300); a crash
 #   leaves its input in .build-fuzz/findings/ and fails the target.
 # - fuzz-http: the raw-request mutator of Tests/IntegrationTests/HostileHTTPTests.swift (make test
 #   runs 300 requests) against a real Portcullis and docker-registry 2.8.2, FUZZ_REQUESTS requests

@@ -86,6 +86,7 @@ let package = Package(
         .executableTarget(name: "FuzzHtpasswd", dependencies: ["FuzzHarnesses"], path: "Fuzz/Htpasswd"),
         .executableTarget(name: "FuzzToken", dependencies: ["FuzzHarnesses"], path: "Fuzz/Token"),
         .executableTarget(name: "FuzzConfiguration", dependencies: ["FuzzHarnesses"], path: "Fuzz/Configuration"),
+        .executableTarget(name: "FuzzSignature", dependencies: ["FuzzHarnesses"], path: "Fuzz/Signature"),
         // glibc's posix_spawn extensions (closefrom, chdir) and pipe2, for the test harness's child processes.
         .target(name: "CSpawn", path: "Tests/CSpawn"),
         // Shared helpers for the test targets: free ports, processes, key generation, the real registry.

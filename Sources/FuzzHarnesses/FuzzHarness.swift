@@ -15,6 +15,8 @@ package enum FuzzHarness: String, CaseIterable, Sendable {
     case token
     /// The YAML configuration file: ``ConfigurationHarness``.
     case configuration
+    /// Signature payloads, attachments, referrers indexes and bundles: ``SignatureHarness``.
+    case signature
 
     /// Runs one input through the harness.
     /// - Throws: ``FuzzFinding`` when an invariant is broken.
@@ -25,6 +27,7 @@ package enum FuzzHarness: String, CaseIterable, Sendable {
         case .htpasswd: try HtpasswdHarness.run(input)
         case .token: try TokenHarness.run(input)
         case .configuration: try ConfigurationHarness.run(input)
+        case .signature: try SignatureHarness.run(input)
         }
     }
 }
