@@ -557,10 +557,11 @@ class Bench:
         self.port_nginx_recipe, self.port_nginx_tuned = free_port(), free_port()
         self.port_nginx_tls, self.port_go, self.port_go_tls, self.port_portcullis_tls = (
             free_port(), free_port(), free_port(), free_port())
+        self.port_portcullis_content = free_port()
         ports = {self.port_open, self.port_auth, self.port_portcullis, self.port_nginx_recipe, self.port_nginx_tuned,
-                 self.port_nginx_tls, self.port_go, self.port_go_tls, self.port_portcullis_tls}
-        if len(ports) != 9:
-            raise BenchError("could not find nine distinct free ports")
+                 self.port_nginx_tls, self.port_go, self.port_go_tls, self.port_portcullis_tls, self.port_portcullis_content}
+        if len(ports) != 10:
+            raise BenchError("could not find ten distinct free ports")
         self.make_certificate()
         self.build_goproxy()
 
@@ -568,7 +569,7 @@ class Bench:
         log(f"creating {self.args.cold_users} bcrypt cost-10 users for the cold-credential test")
         self.cold_users = [(f"cold{i:04d}", base64.urlsafe_b64encode(os.urandom(9)).decode())
                            for i in range(self.args.cold_users)]
-        users = [("bench", self.password)] + self.cold_users
+        users = [("bench", self.password), ("reader", self.password)] + self.cold_users
 
         def hash_user(user):
             return run(["htpasswd", "-nbB", "-C", "10", user[0], user[1]]).stdout.strip()
@@ -578,6 +579,9 @@ class Bench:
         write(f"{w}/users.htpasswd", "\n".join(lines) + "\n", 0o600)
 
         run([self.binary, "keys", "generate", "--out", f"{w}/keys"])
+        # The image-signing key of the content-rules instance (issue 22): cosign's default, ECDSA P-256.
+        run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{w}/keys/signing.key"])
+        run(["openssl", "ec", "-in", f"{w}/keys/signing.key", "-pubout", "-out", f"{w}/keys/signing.pub"])
         if self.args.upstreams == 2:
             # Two upstreams (issue 16): the bench repository is pinned to the canary, the registry
             # measured as "registry + token auth"; a second token-auth registry on the same storage
@@ -594,9 +598,17 @@ class Bench:
   service: registry
   issuer: portcullis"""
         # Two instances with the same keys, users and upstream: plain, and TLS (ALPN h2, http/1.1).
-        for name, port, tls_block in (
-                ("portcullis", self.port_portcullis, ""),
-                ("portcullis-tls", self.port_portcullis_tls, "tls: {certificate: tls/server.crt, key: tls/server.key}\n")):
+        # A third, plain, with content rules on the bench repository (issue 22): immutable v* tags
+        # and signed-only pulls by the signing key.
+        content_block = """content:
+  - repositories: ["bench/**"]
+    immutable_tags: ["v*"]
+    signed_by: [keys/signing.pub]
+"""
+        for name, port, tls_block, content in (
+                ("portcullis", self.port_portcullis, "", ""),
+                ("portcullis-tls", self.port_portcullis_tls, "tls: {certificate: tls/server.crt, key: tls/server.key}\n", ""),
+                ("portcullis-content", self.port_portcullis_content, "", content_block)):
             write(f"{w}/{name}.yaml", f"""listen: 127.0.0.1:{port}
 public_url: {"https" if tls_block else "http"}://127.0.0.1:{port}
 {tls_block}{upstream_block}
@@ -610,11 +622,13 @@ users:
   htpasswd: users.htpasswd
 rules:
   - {{account: bench, name: "bench/**", actions: [pull, push, delete]}}
+  - {{account: reader, name: "bench/**", actions: [pull]}}
   - {{account: "*", name: "${{account}}/**", actions: [pull, push, delete]}}
-log:
+{content}log:
   level: info
 """)
         run([self.binary, "check-config", "--config", f"{w}/portcullis-tls.yaml"])
+        run([self.binary, "check-config", "--config", f"{w}/portcullis-content.yaml"])
         auth_block = run([self.binary, "registry-config", "--config", f"{w}/portcullis.yaml", "--out", f"{w}/trust"]).stdout
         write(f"{w}/registry-open.yml", registry_config(w, f"{w}/storage", self.port_open))
         write(f"{w}/registry-auth.yml", registry_config(w, f"{w}/storage", self.port_auth, auth_block))
@@ -662,6 +676,9 @@ log:
                                       f"{w}/portcullis-tls.log")
         wait_for_http(self.port_portcullis, "/healthz", self.portcullis)
         wait_for_http(self.port_portcullis_tls, "/healthz", self.portcullis_tls, tls=self.tls_context)
+        self.portcullis_content = Service("portcullis (content rules)", [self.binary, "serve", "--config", f"{w}/portcullis-content.yaml"],
+                                          f"{w}/portcullis-content.log")
+        wait_for_http(self.port_portcullis_content, "/healthz", self.portcullis_content)
 
     def make_certificate(self):
         """One self-signed EC P-256 certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1),
@@ -725,6 +742,40 @@ log:
         if status != 201:
             raise BenchError(f"manifest PUT answered {status}: {body[:300]!r}")
         self.manifest_digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        with open(f"{w}/data/manifest.json", "wb") as f:
+            f.write(manifest)
+        self.sign_manifest(base_url)
+
+    def sign_manifest(self, base_url):
+        """Signs the bench manifest as `cosign sign --key` stores it (issue 22): the simple-signing
+        payload and cosign's config as blobs, and the OCI manifest tagged sha256-<hex>.sig whose
+        layer carries the signature (openssl, ECDSA P-256 over SHA-256, base64 DER)."""
+        w = self.work
+        payload = ('{"critical":{"identity":{"docker-reference":"127.0.0.1/' + REPO + '"},"image":{"docker-manifest-digest":"'
+                   + self.manifest_digest + '"},"type":"cosign container image signature"},"optional":null}').encode()
+        write(f"{w}/data/payload.json", payload.decode())
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", f"{w}/keys/signing.key", f"{w}/data/payload.json"],
+                                   capture_output=True, check=True, timeout=60).stdout
+        payload_digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+        config = json.dumps({"architecture": "", "created": "0001-01-01T00:00:00Z", "history": [{"created": "0001-01-01T00:00:00Z"}],
+                             "os": "", "rootfs": {"type": "layers", "diff_ids": [payload_digest]}, "config": {}},
+                            separators=(",", ":")).encode()
+        for name, data in (("payload.json", payload), ("signature-config.json", config)):
+            with open(f"{w}/data/{name}", "wb") as f:
+                f.write(data)
+            if self.put_monolithic(base_url, [], f"{w}/data/{name}", "sha256:" + hashlib.sha256(data).hexdigest()) is None:
+                raise BenchError(f"seeding the signature's {name} failed")
+        attachment = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+                       "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": payload_digest, "size": len(payload),
+                        "annotations": {"dev.cosignproject.cosign/signature": base64.b64encode(signature).decode()}}],
+        }, separators=(",", ":")).encode()
+        tag = self.manifest_digest.replace(":", "-") + ".sig"
+        status, _, body = request("PUT", self.port_open, f"/v2/{REPO}/manifests/{tag}", {"Content-Type": OCI_MANIFEST}, attachment)
+        if status != 201:
+            raise BenchError(f"signature manifest PUT answered {status}: {body[:300]!r}")
 
     def define_targets(self):
         status, _, body = request("GET", self.port_portcullis,
@@ -758,6 +809,25 @@ log:
                  headers=[f"Authorization: Bearer {token}"], proxy=self.portcullis_tls, registry=self.registry_auth,
                  tls=True),
         ]
+        # Content rules (issue 22): the plain Portcullis and the one with content rules, side by
+        # side. Pulls as `reader` (pull only: held to signed_by), pushes as `bench`.
+        status, _, body = request("GET", self.port_portcullis, f"/token?service=portcullis&scope=repository:{REPO}:pull",
+                                  {"Authorization": self.basic_header("reader")})
+        if status != 200:
+            raise BenchError(f"Portcullis token endpoint answered {status} for reader: {body[:300]!r}")
+        reader = json.loads(body)["token"]
+        self.content_targets = [
+            dict(key="portcullis", title="Portcullis, no content rules", port=self.port_portcullis, headers=[f"Authorization: Bearer {reader}"],
+                 push_headers=[f"Authorization: Bearer {token}"], proxy=self.portcullis, registry=self.registry_auth),
+            dict(key="portcullis-content", title="Portcullis with content rules (immutable v*, signed_by)", port=self.port_portcullis_content,
+                 headers=[f"Authorization: Bearer {reader}"], push_headers=[f"Authorization: Bearer {token}"],
+                 proxy=self.portcullis_content, registry=self.registry_auth),
+        ]
+        for target in self.content_targets:
+            headers = dict(h.split(": ", 1) for h in target["headers"])
+            status, response_headers, body = request("GET", target["port"], f"/v2/{REPO}/manifests/latest", dict(headers, Accept=OCI_MANIFEST))
+            if status != 200 or hashlib.sha256(body).hexdigest() != self.manifest_digest[7:]:
+                raise BenchError(f"{target['title']}: the signed manifest GET as reader answered {status}: {body[:300]!r}")
         # Every target serves the manifest and the blobs before anything is measured.
         self.idle_rss = {}
         for target in self.targets + self.tls_targets:
@@ -910,6 +980,62 @@ log:
             errors["no completed requests"] = 1
         if errors:
             self.record_errors(key, target, errors)
+
+    def measure_manifest_put(self, target, connections=8):
+        """wrk PUTting the bench manifest to a new tag per request (`v<random>`: a first push of a
+        tag `v*` protects on the content-rules instance, which asks the registry with HEAD first)."""
+        proxy_pids, registry_pids = target["proxy"].pids(), target["registry"].pids()
+        proxy_before, registry_before = cpu_seconds(proxy_pids), cpu_seconds(registry_pids)
+        argv = ["wrk", "-t", str(min(2, os.cpu_count() or 2)), "-c", str(connections), "-d", f"{self.args.wrk_seconds}s",
+                "--timeout", "10s", "-s", os.path.join(ROOT, "bench", "wrk-put.lua")]
+        for header in target["push_headers"]:
+            argv += ["-H", header]
+        env = dict(os.environ, BENCH_MANIFEST=f"{self.work}/data/manifest.json", BENCH_PUT_PATH=f"/v2/{REPO}/manifests/",
+                   BENCH_WRK_REPORT=WRK_LUA)
+        result = run(argv + [f"http://127.0.0.1:{target['port']}/"], timeout=self.args.wrk_seconds + 60, env=env)
+        match = re.search(r"^WRKJSON (\{.*\})$", result.stdout, re.M)
+        if not match:
+            raise BenchError(f"wrk printed no report: {result.stdout[-500:]} {result.stderr[-500:]}")
+        report = json.loads(match.group(1))
+        requests = max(report["requests"], 1)
+        self.record(f"content_put_{connections}_rps", target, report["requests"] / (report["duration_us"] / 1e6))
+        self.record(f"content_put_{connections}_proxy_cpu", target, (cpu_seconds(proxy_pids) - proxy_before) / requests * 1e6)
+        self.record(f"content_put_{connections}_registry_cpu", target, (cpu_seconds(registry_pids) - registry_before) / requests * 1e6)
+        errors = {k: report[k] for k in ("connect", "read", "write", "status", "timeout") if report[k]}
+        if errors:
+            self.record_errors(f"content_put_{connections}", target, errors)
+
+    def measure_content_blob_put(self, target):
+        base_url = f"http://127.0.0.1:{target['port']}"
+        seconds = self.put_monolithic(base_url, target["push_headers"], f"{self.work}/data/upload.bin", self.upload_digest)
+        self.record("content_put_mono", target, UPLOAD_SIZE / MIB / seconds)
+
+    def content_table(self):
+        """Content rules (issue 22): the same requests through Portcullis without and with them."""
+        columns = self.content_targets
+        lines = ["| figure | " + " | ".join(t["title"] for t in columns) + " |", "|---|" + "---:|" * len(columns)]
+
+        def row(label, test, digits=0):
+            plain = self.median(test, "portcullis")
+            cells = []
+            for target in columns:
+                value = self.median(test, target["key"])
+                cell = "–" if value is None else f"{value:,.{digits}f}"
+                if value is not None and plain and target["key"] != "portcullis":
+                    cell += f" ({value / plain:.2f}×)"
+                if any(key == target["key"] and test.startswith(prefix) for prefix, key in self.errors):
+                    cell += " †"
+                cells.append(cell)
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+        n = self.args.connections[0]
+        row(f"manifest GET by tag as a pull-only account, {n} conns, req/s", f"signed_manifest_{n}_rps")
+        row(f"proxy CPU per manifest GET by tag as a pull-only account, {n} conns, µs", f"signed_manifest_{n}_proxy_cpu")
+        row("manifest PUT to a new v* tag, 8 conns, req/s", "content_put_8_rps")
+        row("proxy CPU per manifest PUT to a new v* tag, 8 conns, µs", "content_put_8_proxy_cpu")
+        row("registry CPU per manifest PUT to a new v* tag, 8 conns, µs", "content_put_8_registry_cpu")
+        row("blob PUT 256 MiB monolithic (POST+PUT), MiB/s", "content_put_mono")
+        return "\n".join(lines)
 
     def h2load(self, target, seconds, clients=32, streams=8):
         """h2load over TLS (ALPN h2): 2xx responses, elapsed seconds and failures."""
@@ -1218,6 +1344,14 @@ log:
                            [f"Accept: {OCI_MANIFEST}", "Connection: close"], TLS_CONNECTIONS)
             for target in rotated(self.tls_targets):
                 self.quiet(self.measure_h2, target)
+            # Content rules (issue 22): the same requests without and with them.
+            for target in rotated(self.content_targets):
+                self.quiet(self.measure_wrk, "signed_manifest", target, f"/v2/{REPO}/manifests/latest",
+                           [f"Accept: {OCI_MANIFEST}"], self.args.connections[0])
+            for target in rotated(self.content_targets):
+                self.quiet(self.measure_manifest_put, target)
+            for target in rotated(self.content_targets):
+                self.quiet(self.measure_content_blob_put, target)
             self.quiet(self.measure_token_cached, portcullis)
             # Fresh users each time: a repeat would measure cached credentials.
             self.quiet(self.measure_token_cold, portcullis, cold[number * per_round:(number + 1) * per_round], retry=False)
@@ -1574,6 +1708,20 @@ open; like the HTTP/1.1 figure it is the RSS growth over the connections, which 
 reuses memory it freed after earlier tests.
 {self.resumption_note()}
 {errors}
+## Content rules (issue 22)
+
+{self.content_table()}
+
+The same requests through the plain Portcullis (no `content:`) and a third Portcullis process with
+`content: [{{repositories: ["bench/**"], immutable_tags: ["v*"], signed_by: [keys/signing.pub]}}]` in
+front of the same registry. Manifest GETs are made as `reader`, an account with pull only, so the
+content-rules instance holds them to the signature (the manifest is signed as `cosign sign --key`
+stores it; after the first GET the verdict and the tag's digest are cached, so each GET is decided
+on the event loop and fetched by its digest). PUTs are made as `bench`: each manifest PUT goes to a
+new `v<random>` tag, which the content-rules instance checks with one `HEAD` to the registry first
+(in the request loop); blobs are not checked. Without content rules the figures are those of the
+plain instance, whose configuration has no `content:` at all.
+
 ## Targets (issue 14)
 
 {self.targets_check()}
