@@ -1005,6 +1005,19 @@ rules:
         if errors:
             self.record_errors(f"content_put_{connections}", target, errors)
 
+    def hold_rig(self):
+        """`--rig`: every target stays up for profiling by hand until a signal."""
+        for target in self.targets + self.tls_targets + self.content_targets:
+            pids = target["proxy"].pids() if target.get("proxy") else []
+            log(f"rig: {target['title']}: port {target['port']}, proxy pids {pids}, headers {target['headers']}"
+                + (f", push headers {target['push_headers']}" if target.get("push_headers") else ""))
+        log(f"rig: work directory {self.work}; manifest {REPO}:latest {self.manifest_digest}; Ctrl-C stops")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
     def measure_content_blob_put(self, target):
         base_url = f"http://127.0.0.1:{target['port']}"
         seconds = self.put_monolithic(base_url, target["push_headers"], f"{self.work}/data/upload.bin", self.upload_digest)
@@ -1759,6 +1772,8 @@ def main():
     parser.add_argument("--upstreams", type=int, choices=[1, 2], default=int(os.environ.get("BENCH_UPSTREAMS", 1)),
                         help="2: Portcullis fronts two registries (upstreams:), the bench repository pinned to the measured one")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs)")
+    parser.add_argument("--rig", action="store_true",
+                        help="set every target up, print their ports, PIDs and tokens, and wait for Ctrl-C (for perf): no rounds")
     parser.add_argument("--readme", default=os.path.join(ROOT, "README.md"),
                         help="README whose bench:latest block quotes the result ('' to leave it alone)")
     args = parser.parse_args()
@@ -1781,6 +1796,9 @@ def main():
         bench.seed()
         bench.define_targets()
         bench.warm_up()
+        if args.rig:
+            bench.hold_rig()
+            return
         bench.rounds()
     except BaseException:
         log(f"failed; logs are in {bench.work}")

@@ -172,7 +172,8 @@ struct ImmutableTagsTests {
             let second = try await request(deployment, method, path, credentials: credentials, body: body)
             let tokenAnswer = try await deployment.curl(
                 ["-u", credentials], path: "/token?service=portcullis&scope=repository:release/paths:pull,push,delete")
-            let token = try #require((try JSONSerialization.jsonObject(with: tokenAnswer.standardOutputData) as? [String: Any])?["token"] as? String)
+            let token = try #require(
+                (try? JSONSerialization.jsonObject(with: tokenAnswer.standardOutputData) as? [String: Any])?["token"] as? String, "\(tokenAnswer.standardOutput)")
             let withToken = try await request(deployment, method, path, bearer: token, body: body)
             let withTokenAgain = try await request(deployment, method, path, bearer: token, body: body)
             #expect(first.status == expected, "\(method) \(path): \(first)")

@@ -149,8 +149,9 @@ struct ProxyHandler: Sendable {
     /// `uri` (a manifest by tag) asking for the manifest by `digest` instead: what was checked is what is served.
     static func uri(_ uri: String, servedBy digest: String) -> String {
         let (path, query) = split(uri)
-        guard let slash = path.range(of: "/manifests/", options: .backwards) else { return uri }
-        return String(path[..<slash.upperBound]) + digest + (query.map { "?" + $0 } ?? "")
+        // `/v2/<name>/manifests/<reference>`: the reference is what follows the last slash.
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return uri }
+        return String(path[...slash]) + digest + (query.map { "?" + $0 } ?? "")
     }
 
     /// The route template of `path` for metric labels.

@@ -206,15 +206,16 @@ struct RegistryAccess: Sendable {
         let rules = state.contentRules
         guard !rules.isEmpty, let route = request.route ?? (try? Route(path: request.path)) else { return nil }
         return rules.check(method: request.method.rawValue, route: route) {
-            // An account that may push to the repository is not held to signatures.
+            // A caller whose credential may push to the repository is not held to signatures.
             guard let repository = route.repository?.value else { return false }
             let push = Scope(resource: Resource(type: Resource.repositoryType, name: repository), actions: .push)
             switch caller {
             case .identity(let identity):
                 return state.rules.grant([push], to: identity).isComplete
             case .token(let claims, let issuer):
+                // The token's own access first (a scan of its claim); the rules only when it carries push.
+                guard claims.scopes.contains(where: { $0.resource == push.resource && $0.actions.satisfies(.push) }) else { return false }
                 return Self.missingAccess([push], claims: claims, issuer: issuer, rules: state.rules).isEmpty
-                    || state.rules.grant([push], to: Identity(account: claims.sub.value, kind: .user)).isComplete
             }
         }
     }
@@ -224,7 +225,7 @@ struct RegistryAccess: Sendable {
         guard let signatures else { return nil }
         let now = Date().timeIntervalSince1970
         let digest = reference.contains(":") ? reference : signatures.digest(ofTag: reference, in: repository.value, now: now)
-        guard let digest, let verdict = signatures.verdict(digest, in: repository.value, keys: SignatureCaches.keySet(rule.signedBy), now: now) else { return nil }
+        guard let digest, let verdict = signatures.verdict(digest, in: repository.value, keys: rule.signedByFingerprints, now: now) else { return nil }
         return (verdict, digest)
     }
 

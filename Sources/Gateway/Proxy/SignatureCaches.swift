@@ -41,9 +41,6 @@ final class SignatureCaches: Sendable {
         self.capacity = capacity
     }
 
-    /// The key set's identity: the fingerprints of the rule's keys.
-    static func keySet(_ keys: [SignatureKey]) -> String { keys.map(\.fingerprint).joined(separator: ",") }
-
     /// The remembered verdict on `digest` in `repository` under `keys`, if it verified and has not expired.
     func verdict(_ digest: String, in repository: String, keys: String, now: Double) -> SignatureVerdict? {
         maps.withLock { maps in

@@ -12,7 +12,7 @@ struct SignatureVerifier: Sendable {
     /// The verdict on `digest` in `repository`.
     /// - Throws: ``RegistryAPIError`` when the registry cannot be asked (unreachable, an unexpected status).
     func verdict(for digest: String, in repository: RepositoryName, rule: ContentRule, api: RegistryAPI, now: Double) async throws -> SignatureVerdict {
-        let keys = SignatureCaches.keySet(rule.signedBy)
+        let keys = rule.signedByFingerprints
         if let known = caches.verdict(digest, in: repository.value, keys: keys, now: now) { return known }
         var verdict = try await attachmentVerdict(digest, in: repository, tag: SignatureAttachment.tag(for: digest), rule: rule, api: api)
         if !verdict.isVerified, let referred = try await referrersVerdict(digest, in: repository, rule: rule, api: api),

@@ -11,7 +11,11 @@ public struct ContentRule: Sendable, CustomStringConvertible {
     /// The tags that, once pushed, never point to another manifest and are never deleted.
     public var immutableTags: [Pattern]
     /// The keys one of which must have signed a manifest for it to be pulled; none: not checked.
-    public var signedBy: [SignatureKey]
+    public var signedBy: [SignatureKey] {
+        didSet { signedByFingerprints = Self.fingerprints(signedBy) }
+    }
+    /// The fingerprints of ``signedBy``, joined: what a remembered verification is keyed by.
+    public private(set) var signedByFingerprints: String
 
     /// Creates a rule from the patterns as written.
     /// - Throws: ``PolicyError/Code/invalidRule`` for a pattern that does not compile, or a rule
@@ -20,6 +24,7 @@ public struct ContentRule: Sendable, CustomStringConvertible {
         guard !repositories.isEmpty else { throw PolicyError(.invalidRule, "a content rule needs at least one repository pattern") }
         self.index = index
         self.signedBy = signedBy
+        self.signedByFingerprints = Self.fingerprints(signedBy)
         do {
             self.repositories = try repositories.map { try Pattern($0) }
             self.immutableTags = try immutableTags.map { try Pattern($0) }
@@ -29,6 +34,8 @@ public struct ContentRule: Sendable, CustomStringConvertible {
             throw PolicyError(.invalidRule, "\(error)")
         }
     }
+
+    private static func fingerprints(_ keys: [SignatureKey]) -> String { keys.map(\.fingerprint).joined(separator: ",") }
 
     /// Whether the rule applies to `repository`.
     public func applies(to repository: String) -> Bool {
