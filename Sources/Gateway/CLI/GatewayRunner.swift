@@ -48,7 +48,9 @@ enum GatewayRunner {
                     maxFailures: throttling.maxFailures, maxFailuresPerAddress: throttling.maxFailuresPerAddress,
                     window: Double(throttling.window), cooldown: Double(throttling.cooldown))),
             logger: logger, metrics: observability.metrics, keyStore: OIDCKeyStore(client: client),
-            reloadIfChanged: { reloader.reloadIfChanged(reason: "file changed (an unknown account logged in)") })
+            // The newest state: reloaded now if a file changed, else whatever is in force (the
+            // periodic reload may have swapped it in after the request took its own).
+            reloadIfChanged: { reloader.reloadIfChanged(reason: "file changed (an unknown account logged in)") ?? holder.current })
         let readiness = Readiness()
         let proxy = ProxyHandler(
             state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability,

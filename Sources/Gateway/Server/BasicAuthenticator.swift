@@ -26,8 +26,9 @@ struct BasicAuthenticator: Sendable {
     let metrics: GatewayMetrics
     /// Keys of OIDC issuers fetched over HTTP; `nil` in commands that never verify identity tokens.
     var keyStore: OIDCKeyStore? = nil
-    /// Re-reads the configuration's files if they changed since the last load, returning the new
-    /// state (``ConfigurationReloader/reloadIfChanged(reason:)``); `nil` in commands.
+    /// Re-reads the configuration's files if they changed since the last load, returning the
+    /// newest state (``ConfigurationReloader/reloadIfChanged(reason:)``, else the one in force,
+    /// which a periodic reload may have swapped in after the request took its own); `nil` in commands.
     var reloadIfChanged: (@Sendable () -> GatewayState?)? = nil
 
     /// Verifies `account`/`secret` presented from `address`.
@@ -69,7 +70,7 @@ struct BasicAuthenticator: Sendable {
             // create`, an htpasswd edit) and not polled yet: with the files re-read (only when
             // they changed), try once more before counting a failure.
             if error.code == .unknownAccount, mayReload, let reloadIfChanged,
-                let fresh = try? await NIOThreadPool.singleton.runIfActive({ reloadIfChanged() })
+                let fresh = try? await NIOThreadPool.singleton.runIfActive({ reloadIfChanged() }), fresh !== state
             {
                 return await authenticate(account: account, secret: secret, address: address, state: fresh, requestID: requestID, mayReload: false)
             }
