@@ -124,7 +124,7 @@ package enum ConfigurationLoader {
                 let top = mapping(
                     root, "", allowed: [
                         "listen", "admin_listen", "public_url", "tls", "h2c", "listen_proxy_protocol", "trusted_proxies", "upstream", "upstreams", "token", "users", "issuers", "readiness",
-                        "throttling", "shutdown", "timeouts", "rules", "content", "log", "retention", "ui",
+                        "throttling", "shutdown", "timeouts", "rules", "content", "log", "retention", "ui", "state",
                     ])
             else { return nil }
 
@@ -149,7 +149,9 @@ package enum ConfigurationLoader {
             let log = readLog(top["log"])
             let pushTimes = readRetention(top["retention"])
             let ui = readUI(top["ui"])
+            let state = readState(top["state"])
             checkOIDCIssuers(users.oidc, token: token)
+            checkState(state, robots: users.robots, pushTimes: pushTimes)
 
             blocking = [("listen", listen == nil), ("public_url", publicURL == nil), (top["upstreams"] == nil ? "upstream" : "upstreams", upstream == nil), ("token", token == nil)]
                 .filter(\.1).map(\.0)
@@ -168,6 +170,7 @@ package enum ConfigurationLoader {
             configuration.upstreams = upstreams
             configuration.ui = ui
             configuration.content = content
+            configuration.state = state
             return configuration
         }
 

@@ -64,6 +64,8 @@ package struct GatewayConfiguration: Sendable {
     /// Where Portcullis records each manifest push it forwarded (`retention.push_times`), the
     /// push time `portcullis prune` falls back to; `nil`: not recorded.
     package var pushTimesPath: String?
+    /// Where replicas share their state (`state:`).
+    package var state: StateStore = .embedded
     /// The file the configuration was read from.
     package var sourcePath: String
 

@@ -40,21 +40,31 @@ enum GatewayRunner {
         let holder = StateHolder(state)
         let observability = Observability(metrics: GatewayMetrics(), audit: AuditLog(logger: Logger(label: auditLabel)))
         let throttling = configuration.throttling
-        let reloader = ConfigurationReloader(path: configuration.sourcePath, holder: holder, logger: logger)
-        let authenticator = BasicAuthenticator(
+        let throttle = AuthenticationThrottle(
+            settings: .init(
+                maxFailures: throttling.maxFailures, maxFailuresPerAddress: throttling.maxFailuresPerAddress,
+                window: Double(throttling.window), cooldown: Double(throttling.cooldown)))
+        // `state.store: postgres`: robots, throttling, the push ledger, tag locks and cache
+        // invalidations shared with the other replicas (read before serving, when it answers).
+        var shared: SharedState?
+        if case .postgres(let settings) = configuration.state {
+            shared = SharedState(store: try PostgresStateStore(settings, logger: logger), metrics: observability.metrics, logger: logger)
+        }
+        let reloader = ConfigurationReloader(path: configuration.sourcePath, holder: holder, logger: logger, robots: { [shared] in shared?.robots })
+        var authenticator = BasicAuthenticator(
             cache: CredentialCache(),
-            throttle: AuthenticationThrottle(
-                settings: .init(
-                    maxFailures: throttling.maxFailures, maxFailuresPerAddress: throttling.maxFailuresPerAddress,
-                    window: Double(throttling.window), cooldown: Double(throttling.cooldown))),
+            throttle: throttle,
             logger: logger, metrics: observability.metrics, keyStore: OIDCKeyStore(client: client),
             // The newest state: reloaded now if a file changed, else whatever is in force (the
             // periodic reload may have swapped it in after the request took its own).
             reloadIfChanged: { reloader.reloadIfChanged(reason: "file changed (an unknown account logged in)") ?? holder.current })
+        authenticator.shared = shared
         let readiness = Readiness()
-        let proxy = ProxyHandler(
+        var proxyHandler = ProxyHandler(
             state: holder, authenticator: authenticator, client: client, logger: logger, observability: observability,
             pushTimes: PushTimeRecorder(logger: logger))
+        proxyHandler.shared = shared
+        let proxy = proxyHandler
         var router = GatewayRouter(
             tokenEndpoint: TokenEndpoint(state: holder, authenticator: authenticator, logger: logger, observability: observability),
             proxy: proxy,
@@ -94,6 +104,29 @@ enum GatewayRunner {
             services.append(.init(service: ServerService(server: adminServer, onListening: { _ in })))
         }
         let connections = server.connections
+        var sharedServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // The store's connection pool runs from before the robots are read until the services
+        // (the ledger's last writes among them) have stopped.
+        let pool = shared.map { shared in Task { await shared.store.run() } }
+        defer { pool?.cancel() }
+        if let shared {
+            if await shared.prepare(throttle: throttle) { reloader.reload(reason: "robots read from the state store") }
+            sharedServices.append(
+                .init(service: BackgroundService {
+                    await shared.run(
+                        throttle: throttle,
+                        robotsChanged: { reloader.reload(reason: "robots changed in the state store") },
+                        tagsChanged: { repository in
+                            if let repository {
+                                proxy.localEndpoints.tagDigests.invalidate(repository)
+                                proxy.signatureCaches.forgetTags(of: repository)
+                            } else {
+                                proxy.localEndpoints.tagDigests.invalidateAll()
+                                proxy.signatureCaches.forgetAllTags()
+                            }
+                        })
+                }))
+        }
         var groupConfiguration = ServiceGroupConfiguration(
             services: services + [
                 .init(service: BackgroundService {
@@ -103,7 +136,7 @@ enum GatewayRunner {
                     await reloader.run()
                 }),
                 .init(service: BackgroundService { await MemoryReturner(connections: connections).run() }),
-            ],
+            ] + sharedServices,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

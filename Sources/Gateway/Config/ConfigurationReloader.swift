@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import Policy
 import PortcullisConfiguration
 import Synchronization
 
@@ -14,11 +15,14 @@ final class ConfigurationReloader: Sendable {
     private let holder: StateHolder
     private let logger: Logger
     private let fingerprints = Mutex<[String: String]>([:])
+    /// The robots of the postgres state store, read at every reload; `nil` with the embedded store.
+    private let robots: @Sendable () -> [RobotCredential]?
 
-    init(path: String, holder: StateHolder, logger: Logger) {
+    init(path: String, holder: StateHolder, logger: Logger, robots: @escaping @Sendable () -> [RobotCredential]? = { nil }) {
         self.path = path
         self.holder = holder
         self.logger = logger
+        self.robots = robots
         fingerprints.withLock { $0 = Self.fingerprints(of: holder.current.watchedFiles) }
     }
 
@@ -54,7 +58,7 @@ final class ConfigurationReloader: Sendable {
             let old = holder.current
             // After a key rotation, tokens signed with the previous key stay valid until they expire.
             let carried = old.ownKeys.prefix(4)
-            let state = try GatewayState.load(try ConfigurationLoader.load(path: path), previousKeys: Array(carried))
+            let state = try GatewayState.load(try ConfigurationLoader.load(path: path), previousKeys: Array(carried), robots: robots())
             if state.signingKey.publicKey != old.signingKey.publicKey {
                 logger.notice(
                     "signing key rotated; tokens signed with the previous key stay valid until they expire",

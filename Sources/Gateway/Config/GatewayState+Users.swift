@@ -7,9 +7,10 @@ import PortcullisConfiguration
 /// and OIDC issuers.
 extension GatewayState {
     /// The credentials `users` names (`htpasswd`, then `robots`, `ldap` and `oidc`) and the OIDC
-    /// issuers by `iss`; what cannot be read is left out, with a problem.
+    /// issuers by `iss`; what cannot be read is left out, with a problem. `robots`, when given,
+    /// are the postgres state store's.
     static func users(
-        _ configuration: GatewayConfiguration, _ problems: inout StateProblems
+        _ configuration: GatewayConfiguration, robots: [RobotCredential]? = nil, _ problems: inout StateProblems
     ) -> (credentials: CredentialStore, workloadIssuers: [String: WorkloadIssuer]) {
         var credentials = CredentialStore()
         if let path = configuration.htpasswd, let text = problems.read(path, "users.htpasswd") {
@@ -22,7 +23,12 @@ extension GatewayState {
             }
         }
 
-        if let path = configuration.robots, FileManager.default.fileExists(atPath: path), let text = problems.read(path, "users.robots") {
+        if let robots {
+            credentials = CredentialStore(htpasswd: credentials.htpasswd, robots: robots)
+            if let clash = credentials.robots.keys.first(where: { credentials.htpasswd?.entries[$0] != nil }) {
+                problems.problem("state", "robot \"\(clash)\" in the state store has the same name as an htpasswd user")
+            }
+        } else if let path = configuration.robots, FileManager.default.fileExists(atPath: path), let text = problems.read(path, "users.robots") {
             do {
                 credentials = CredentialStore(htpasswd: credentials.htpasswd, robots: try RobotFile(json: Array(text.utf8)).robots)
                 if let clash = credentials.robots.keys.first(where: { credentials.htpasswd?.entries[$0] != nil }) {

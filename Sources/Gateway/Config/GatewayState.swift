@@ -172,11 +172,12 @@ final class GatewayState: Sendable {
     /// - Throws: ``ConfigurationErrors`` with a key path for each problem.
     /// - Parameter previousKeys: signing keys Portcullis used before a key rotation, still
     ///   trusted for the client and refresh tokens they signed.
-    static func load(_ configuration: GatewayConfiguration, previousKeys: [TrustedKey] = []) throws -> GatewayState {
+    /// - Parameter robots: the robots of the postgres state store (`users.robots` is not used then).
+    static func load(_ configuration: GatewayConfiguration, previousKeys: [TrustedKey] = [], robots: [RobotCredential]? = nil) throws -> GatewayState {
         var problems = StateProblems()
         let signingKey = Self.signingKey(configuration.token, &problems)
         let nextKey = Self.nextKey(configuration.token, &problems)
-        let (credentials, workloadIssuers) = Self.users(configuration, &problems)
+        let (credentials, workloadIssuers) = Self.users(configuration, robots: robots, &problems)
         let clientMinter = Self.clientMinter(signingKey)
         let upstreamTargets = Self.upstreamTargets(configuration, signingKey: signingKey, &problems)
         let issuers = Self.externalIssuers(configuration.issuers, ownIssuer: configuration.token.issuer, &problems)

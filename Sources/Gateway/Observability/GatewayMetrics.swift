@@ -90,6 +90,28 @@ struct GatewayMetrics: Sendable {
         counter("portcullis_signature_checks_total", [("result", result)]).increment()
     }
 
+    /// Whether the shared state store (`state.store: postgres`) answered its last use (1) or not (0).
+    func stateStoreAvailability(_ available: Bool) {
+        Meter(label: "portcullis_state_store_up", factory: factory).set(available ? 1 : 0)
+    }
+
+    /// A use of the shared state store that failed, by operation (`throttle`, `ledger`, `robots`,
+    /// `listen`, `tag_lock`, `notify`).
+    func stateStoreFailure(operation: String) {
+        counter("portcullis_state_store_failures_total", [("operation", operation)]).increment()
+    }
+
+    /// Manifest pushes recorded for the push ledger and not yet written to the database.
+    func pushLedgerQueued(_ count: Int) {
+        Meter(label: "portcullis_push_ledger_queued", factory: factory).set(count)
+    }
+
+    /// Push ledger entries given up on: the queue was full, or Portcullis stopped before the
+    /// database returned (each is logged as a `push_times` line to import).
+    func pushLedgerDropped(reason: String) {
+        counter("portcullis_push_ledger_dropped_total", [("reason", reason)]).increment()
+    }
+
     func upstreamTokenCache(hit: Bool) {
         counter("portcullis_upstream_token_cache_total", [("result", hit ? "hit" : "miss")]).increment()
     }

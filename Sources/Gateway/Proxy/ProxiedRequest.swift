@@ -83,7 +83,7 @@ final class ProxiedRequest: ForwardedRequest, @unchecked Sendable {
         // cache and the audit stream learn of it before the client does, and even when the
         // client is gone before the answer reaches it.
         if (200..<300).contains(status) && (method == .PUT || method == .DELETE) {
-            proxy.didForward(method: method, path: path, status: status, headers: head.headers, state: state)
+            proxy.didForward(method: method, path: path, status: status, headers: head.headers, account: account, state: state)
             proxy.auditChange(method: method, path: path, account: account, peer: remoteAddress, status: status, requestID: log.id)
         }
         return .relay(

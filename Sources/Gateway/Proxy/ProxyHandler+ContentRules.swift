@@ -73,6 +73,21 @@ extension ProxyHandler {
             let pushed = ManifestDigest.sha256(body.readableBytesView)
             let key = "\(tag.repository.value):\(tag.tag)"
             await tagPushLocks.acquire(key)
+            if let shared {
+                do {
+                    tagPushLocks.attach(try await shared.store.acquireTagPushLock(key), to: key)
+                } catch {
+                    tagPushLocks.release(key)
+                    observability.metrics.stateStoreFailure(operation: "tag_lock")
+                    logger.error(
+                        "push to an immutable tag refused: the state store that serializes it across replicas is unavailable",
+                        metadata: ["repository": "\(tag.repository.value)", "tag": "\(tag.tag)", "reason": "\(error)"])
+                    return .failed(
+                        .unavailable,
+                        message: "\(tag.reason): the state store that orders pushes to it across replicas is unavailable, and a push to it waits until it answers",
+                        outcome: "content rule: tag lock not taken: \(error)")
+                }
+            }
             let api = RegistryAPI.minting(for: account, state: state, client: client, target: state.upstream(for: tag.repository.value, health: health))
             do {
                 let current = try await api.digest(of: tag.tag, in: tag.repository)

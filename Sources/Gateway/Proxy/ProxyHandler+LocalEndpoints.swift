@@ -40,21 +40,26 @@ extension ProxyHandler {
 
     /// Called once the registry answered a forwarded request with `status`, before the client
     /// has the answer: a manifest pushed or deleted through Portcullis changes its repository's
-    /// tags, so their cached digests go, and a push is recorded in `retention.push_times`.
-    func didForward(method: HTTPMethod, path: String, status: Int, headers: HTTPHeaders, state: GatewayState) {
+    /// tags, so their cached digests go (on every replica with the postgres store), and a push is
+    /// recorded in `retention.push_times` or the store's push ledger.
+    func didForward(method: HTTPMethod, path: String, status: Int, headers: HTTPHeaders, account: String, state: GatewayState) {
         guard (200..<300).contains(status), method == .PUT || method == .DELETE,
             let route = try? Route(path: path), case .manifest(let reference) = route.endpoint, let repository = route.repository
         else { return }
         localEndpoints.tagDigests.invalidate(repository.value)
         signatureCaches.forgetTags(of: repository.value)
+        shared?.tagsMoved(in: repository.value)
         // The registry names the digest of what it stored; a push by digest names it in its path.
-        if method == .PUT, let path = state.configuration.pushTimesPath,
+        guard method == .PUT, shared != nil || state.configuration.pushTimesPath != nil,
             let digest = headers.first(name: "docker-content-digest") ?? (Self.isDigest(reference) ? reference : nil)
-        {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            let time = formatter.string(from: Date())
-            pushTimes.record(PushRecord(repository: repository.value, digest: digest, reference: reference, time: time), to: path)
+        else { return }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let record = PushRecord(repository: repository.value, digest: digest, reference: reference, time: formatter.string(from: Date()))
+        if let shared {
+            shared.recordPush(record, account: account)
+        } else if let path = state.configuration.pushTimesPath {
+            pushTimes.record(record, to: path)
         }
     }
 

@@ -24,6 +24,8 @@ struct ProxyHandler: Sendable {
     let tagPushLocks = TagPushLocks()
     /// Verified signatures and recently resolved tags (`content[].signed_by`).
     let signatureCaches = SignatureCaches()
+    /// The postgres state store; `nil` with the embedded store.
+    var shared: SharedState? = nil
     /// Which upstreams are out of rotation (several upstreams only).
     var health = UpstreamHealth()
 

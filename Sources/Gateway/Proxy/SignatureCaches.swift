@@ -81,6 +81,11 @@ final class SignatureCaches: Sendable {
         }
     }
 
+    /// Forgets every resolved tag (notifications from other replicas may have been missed).
+    func forgetAllTags() {
+        maps.withLock { $0.tags = [:] }
+    }
+
     /// Drops expired entries when the map is full, and then, if it still is, entries at random.
     private static func makeRoom<Value>(_ map: inout [String: Value], capacity: Int, now: Double, expires: (Value) -> Double) {
         guard map.count >= capacity else { return }

@@ -2,12 +2,14 @@ import Synchronization
 
 /// Serializes manifest pushes to one protected tag of one repository through this Portcullis:
 /// the registry is asked what the tag points to, and the push forwarded, by one request at a
-/// time, so of two concurrent first pushes of a tag exactly one wins. (Across replicas the
-/// window between the registry's answer and its storing the push remains; the README says so.)
+/// time, so of two concurrent first pushes of a tag exactly one wins. Across replicas (the
+/// postgres state store) the holder also holds the database's lock of the tag (``attach(_:to:)``).
 final class TagPushLocks: Sendable {
     private struct Waiters {
         /// Requests waiting for each held key, in arrival order.
         var queues: [String: [CheckedContinuation<Void, Never>]] = [:]
+        /// The database lock each holder took, released with the key.
+        var leases: [String: TagPushLease] = [:]
     }
 
     private let state = Mutex(Waiters())
@@ -29,8 +31,14 @@ final class TagPushLocks: Sendable {
         }
     }
 
-    /// Hands `key` to the next waiter, or frees it.
+    /// Releases `lease` with `key` (the caller holds `key`).
+    func attach(_ lease: TagPushLease, to key: String) {
+        state.withLock { $0.leases[key] = lease }
+    }
+
+    /// Hands `key` to the next waiter, or frees it, releasing the database lock attached to it.
     func release(_ key: String) {
+        state.withLock { $0.leases.removeValue(forKey: key) }?.release()
         let next = state.withLock { waiters -> CheckedContinuation<Void, Never>? in
             guard var queue = waiters.queues[key] else { return nil }
             if queue.isEmpty {

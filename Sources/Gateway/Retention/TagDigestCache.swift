@@ -73,4 +73,15 @@ final class TagDigestCache: Sendable {
             }
         }
     }
+
+    /// Forgets every repository, and maps being computed now (invalidations from other
+    /// replicas may have been missed).
+    func invalidateAll() {
+        storage.withLock { storage in
+            storage.epoch += 1
+            storage.entries = [:]
+            storage.invalidated = [:]
+            storage.floor = storage.epoch
+        }
+    }
 }

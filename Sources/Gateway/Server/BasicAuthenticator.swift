@@ -30,6 +30,8 @@ struct BasicAuthenticator: Sendable {
     /// newest state (``ConfigurationReloader/reloadIfChanged(reason:)``, else the one in force,
     /// which a periodic reload may have swapped in after the request took its own); `nil` in commands.
     var reloadIfChanged: (@Sendable () -> GatewayState?)? = nil
+    /// The postgres state store: failures count for every replica. `nil` with the embedded store.
+    var shared: SharedState? = nil
 
     /// Verifies `account`/`secret` presented from `address`.
     func authenticate(account: String, secret: String, address: String, state: GatewayState, requestID: String) async -> Result<Identity, Failure> {
@@ -75,6 +77,7 @@ struct BasicAuthenticator: Sendable {
                 return await authenticate(account: account, secret: secret, address: address, state: fresh, requestID: requestID, mayReload: false)
             }
             let delay = throttle.recordFailure(account: account, address: address, now: now)
+            await shared?.recordFailure(account: account, address: address, throttle: throttle)
             metrics.authenticationFailure(reason: error.code.rawValue)
             logger.warning(
                 "authentication failed",
@@ -126,6 +129,7 @@ struct BasicAuthenticator: Sendable {
             return .failure(.unavailable(reason: error.message))
         } catch let error as PolicyError {
             let delay = throttle.recordFailure(account: throttleKey, address: address, now: now.timeIntervalSince1970)
+            await shared?.recordFailure(account: throttleKey, address: address, throttle: throttle)
             metrics.authenticationFailure(reason: "invalid_identity_token")
             logger.warning(
                 "identity token refused",

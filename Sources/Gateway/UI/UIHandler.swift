@@ -315,7 +315,7 @@ struct UIHandler: Sendable {
             return try await page("message", session.values(["title": "Not deleted", "message": "The registry did not delete it: \(error)"]), status: .badGateway, writer: writer)
         }
         let path = "/v2/\(name)/manifests/\(digest)"
-        proxy.didForward(method: .DELETE, path: path, status: 202, headers: [:], state: state)
+        proxy.didForward(method: .DELETE, path: path, status: 202, headers: [:], account: session.identity.account, state: state)
         proxy.auditChange(method: .DELETE, path: path, account: session.identity.account, peer: request.remoteAddress, status: 202, requestID: request.id)
         logger.notice("UI delete", metadata: ["request": "\(request.id)", "account": "\(session.identity)", "repository": "\(name)", "digest": "\(digest)"])
         try await redirect(to: "/ui/r/\(name)", writer: writer)

@@ -105,4 +105,20 @@ public final class AuthenticationThrottle: Sendable {
             if table.accounts[account]?.lockedUntil ?? 0 == 0 { table.accounts[account] = nil }
         }
     }
+
+    /// Refuses `account` until `until` (a lock another replica took, through the shared state).
+    public func lock(account: String, until: Double) {
+        table.withLock { table in
+            table.accounts[account, default: Record()].lockedUntil = max(table.accounts[account]?.lockedUntil ?? 0, until)
+            table.accounts[account]?.failures = []
+        }
+    }
+
+    /// Refuses `address` until `until` (a lock another replica took, through the shared state).
+    public func lock(address: String, until: Double) {
+        table.withLock { table in
+            table.addresses[address, default: Record()].lockedUntil = max(table.addresses[address]?.lockedUntil ?? 0, until)
+            table.addresses[address]?.failures = []
+        }
+    }
 }
