@@ -9,6 +9,7 @@ struct Portcullis: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, CheckConfigCommand.self, KeysCommand.self, RegistryConfigCommand.self, TokenCommand.self,
             DoctorCommand.self, RobotCommand.self, DemoCommand.self, PruneCommand.self, TagsCommand.self, PolicyCommand.self, VerifyCommand.self,
+            StateCommand.self,
         ]
     )
 }

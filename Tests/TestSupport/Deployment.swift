@@ -18,6 +18,8 @@ public final class Deployment: Sendable {
     /// Passwords by account.
     public let passwords: [String: String]
     private let registryProcess: Mutex<ServiceProcess?>
+    /// Replicas started by ``startReplica()``.
+    private let replicas = Mutex<[ServiceProcess]>([])
     /// The Portcullis process.
     public let gateway: ServiceProcess
 
@@ -56,13 +58,20 @@ public final class Deployment: Sendable {
     ///   - readinessInterval: `readiness.interval`, seconds between Portcullis's checks of the registry.
     ///   - usersConfiguration: more keys of `users:` (`ldap: {…}`), on one line each, unindented.
     ///   - tokenGrant: `token.grant`.
+    ///   - robotsFile: name `users.robots` (not with `state.store: postgres`).
+    ///   - files: files written into the deployment's directory before anything reads the configuration (name → content).
     public static func start(
         users: [String: String], rules: String, keyHint: String = "x5c", registryTrustsOtherKey: Bool = false,
         extraConfiguration: String = "", tls: Bool = false, logFormat: String = "logfmt", registryConfiguration: String = "",
-        readinessInterval: Int = 1, usersConfiguration: String = "", tokenGrant: String = "requested"
+        readinessInterval: Int = 1, usersConfiguration: String = "", tokenGrant: String = "requested", robotsFile: Bool = true,
+        files: [String: String] = [:]
     ) async throws -> Deployment {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portcullis-it-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory + "/registry", withIntermediateDirectories: true)
+        for (name, content) in files {
+            try Data(content.utf8).write(to: URL(fileURLWithPath: directory + "/" + name))
+            chmod(directory + "/" + name, 0o600)
+        }
         let binary = try portcullisBinary()
         _ = try await Command(binary, ["keys", "generate", "--out", directory + "/keys"]).runInBackground().checked()
 
@@ -100,7 +109,7 @@ public final class Deployment: Sendable {
               grant: \(tokenGrant)
             users:
               htpasswd: users.htpasswd
-              robots: robots.json
+            \(robotsFile ? "  robots: robots.json" : "")
             \(usersConfiguration.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             readiness:
               interval: \(readinessInterval)
@@ -240,8 +249,28 @@ public final class Deployment: Sendable {
         try await waitUntilAnswering("http://127.0.0.1:\(registryPort)/v2/")
     }
 
-    /// Stops both processes.
+    /// Starts another Portcullis with this one's configuration (keys, users, rules, `state:`) on
+    /// a port of its own, as a second replica behind one load balancer.
+    /// - Returns: its port and process.
+    public func startReplica() async throws -> (port: Int, process: ServiceProcess) {
+        var port = try freeLoopbackPort()
+        while port == gatewayPort || port == registryPort { port = try freeLoopbackPort() }
+        let index = replicas.withLock { $0.count } + 2
+        let configuration = try String(contentsOfFile: configurationPath, encoding: .utf8)
+            .replacingOccurrences(of: "127.0.0.1:\(gatewayPort)", with: "127.0.0.1:\(port)")
+            .replacingOccurrences(of: "audit: audit.log", with: "audit: audit-\(index).log")
+        let path = directory + "/portcullis-\(index).yaml"
+        try Data(configuration.utf8).write(to: URL(fileURLWithPath: path))
+        try GatewayUser.handOver(directory)
+        let process = try ServiceProcess.gateway(try portcullisBinary(), ["serve", "--config", path], logPath: directory + "/portcullis-\(index).log")
+        replicas.withLock { $0.append(process) }
+        try await waitUntilAnswering("\(scheme)://127.0.0.1:\(port)/healthz", curlOptions: scheme == "https" ? ["--cacert", directory + "/tls/ca.crt"] : [])
+        return (port, process)
+    }
+
+    /// Stops every process.
     public func stop() {
+        for replica in replicas.withLock({ $0 }) { replica.stop() }
         gateway.stop()
         stopRegistry()
     }

@@ -40,11 +40,11 @@ public final class ServiceProcess: @unchecked Sendable {
     /// Whether the program is still running.
     public var isRunning: Bool { child.isRunning }
 
-    /// Sends SIGTERM and waits for the program to exit (SIGKILL after `grace`).
-    public func stop(grace: Duration = .seconds(10)) {
+    /// Sends `signal` (SIGTERM unless told) and waits for the program to exit (SIGKILL after `grace`).
+    public func stop(signal: Int32 = SIGTERM, grace: Duration = .seconds(10)) {
         stopping.withLock {
             guard child.isRunning else { return }
-            child.signal(SIGTERM)
+            child.signal(signal)
             if child.waitUntilExit(timeout: grace) == nil { child.signal(SIGKILL) }
             child.waitUntilExit()
         }

@@ -75,7 +75,21 @@ struct PruneCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let state = try GatewayState.loadForCommand(path: config, exitStatus: 2)
+        var state = try GatewayState.loadForCommand(path: config, exitStatus: 2)
+        // With the postgres store, robots and push times are the database's.
+        var ledger: [String: [String: Double]]?
+        if case .postgres(let settings) = state.configuration.state {
+            let configuration = state.configuration
+            do {
+                (state, ledger) = try await PostgresStateStore.using(settings, logger: Logger(label: "portcullis.prune")) { store in
+                    try await store.checkSchema()
+                    let loaded = try GatewayState.load(configuration, robots: try await store.robots())
+                    return (loaded, try await store.latestPushTimes())
+                }
+            } catch let error as StateStoreError {
+                fail("state store \(settings.displayURL): \(error.description)")
+            }
+        }
         // Deletions go to the configured audit stream too (standard output already has them).
         let audit = state.configuration.auditDestination
         GatewayRunner.bootstrapLogging(level: state.configuration.logLevel, audit: audit == "stdout" ? "off" : audit)
@@ -84,7 +98,7 @@ struct PruneCommand: AsyncParsableCommand {
         // The robot, and what policy lets it do.
         let now = Date().timeIntervalSince1970
         guard state.credentials.robots[robot] != nil else {
-            fail("no robot \"\(robot)\" in users.robots: create it with `portcullis robot create \(robot) --config \(config) --expires 365d` and grant it pull and delete in the rules")
+            fail("no robot \"\(robot)\" in \(ledger == nil ? "users.robots" : "the state store"): create it with `portcullis robot create \(robot) --config \(config) --expires 365d` and grant it pull and delete in the rules")
         }
         let identity: Identity
         do {
@@ -100,7 +114,7 @@ struct PruneCommand: AsyncParsableCommand {
         let api = RegistryAPI.minting(for: robot, state: state, client: client)
         let outcome: Result<Bool, any Error>
         do {
-            outcome = .success(try await prune(api: api, identity: identity, state: state, logger: logger))
+            outcome = .success(try await prune(api: api, identity: identity, state: state, ledger: ledger, logger: logger))
         } catch {
             outcome = .failure(error)
         }
@@ -115,7 +129,7 @@ struct PruneCommand: AsyncParsableCommand {
 
     /// Plans (and with `--yes` carries out) the prune of every matching repository.
     /// - Returns: whether everything planned succeeded.
-    private func prune(api: RegistryAPI, identity: Identity, state: GatewayState, logger: Logger) async throws -> Bool {
+    private func prune(api: RegistryAPI, identity: Identity, state: GatewayState, ledger: [String: [String: Double]]?, logger: Logger) async throws -> Bool {
         let criteria = try criteria()
         let repositories = try await matchingRepositories(api: api)
         guard !repositories.isEmpty else {
@@ -131,8 +145,10 @@ struct PruneCommand: AsyncParsableCommand {
             return false
         }
 
-        // Push times Portcullis recorded (retention.push_times) time images without a creation time.
-        let planner = RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath, content: state.contentRules)
+        // Push times Portcullis recorded (retention.push_times, or the postgres store's push
+        // ledger) time images without a creation time.
+        let planner = ledger.map { RetentionPlanner(api: api, pushTimes: $0, content: state.contentRules) }
+            ?? RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath, content: state.contentRules)
         var succeeded = true
         var plannedCount = 0
         for name in repositories {

@@ -1,18 +1,54 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Policy
 import PortcullisConfiguration
 
 /// `portcullis robot …`: robot credentials for automation.
 struct RobotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "robot", abstract: "Manage robot credentials in the robots file named by users.robots.",
+        commandName: "robot", abstract: "Manage robot credentials in the robots file named by users.robots, or in the postgres state store.",
         subcommands: [CreateCommand.self, ListCommand.self, RevokeCommand.self])
 
     /// Options shared by the robot commands.
     struct ConfigOption: ParsableArguments {
-        @Option(name: .long, help: "The YAML configuration file (its users.robots names the robots file).")
+        @Option(name: .long, help: "The YAML configuration file (its users.robots names the robots file, or its state: the postgres store).")
         var config: String
+
+        /// The postgres state store the configuration names, and the htpasswd users a robot may
+        /// not shadow; `nil` with the embedded store (robots in users.robots).
+        func sharedStore() throws -> (settings: GatewayConfiguration.Postgres, htpasswdUsers: Set<String>)? {
+            let configuration: GatewayConfiguration
+            do {
+                configuration = try ConfigurationLoader.load(path: config)
+            } catch let error as ConfigurationErrors {
+                throw ValidationError("\(error)")
+            }
+            guard case .postgres(let settings) = configuration.state else { return nil }
+            return (settings, Self.htpasswdUsers(configuration))
+        }
+
+        static func htpasswdUsers(_ configuration: GatewayConfiguration) -> Set<String> {
+            guard let htpasswd = configuration.htpasswd, let data = FileManager.default.contents(atPath: htpasswd),
+                let file = try? HtpasswdFile(contents: String(decoding: data, as: UTF8.self))
+            else { return [] }
+            return Set(file.entries.keys)
+        }
+
+        /// Runs `body` against the postgres store, its failures as a message naming the database.
+        func withStore<T: Sendable>(
+            _ settings: GatewayConfiguration.Postgres, _ body: @escaping @Sendable (PostgresStateStore) async throws -> T
+        ) async throws -> T {
+            do {
+                return try await PostgresStateStore.using(settings, logger: Logger(label: "portcullis.robot")) { store in
+                    try await store.checkSchema()
+                    return try await body(store)
+                }
+            } catch let error as StateStoreError {
+                if case .robotExists = error { throw ValidationError(error.description) }
+                throw ValidationError("state store \(settings.displayURL): \(error.description)")
+            }
+        }
 
         /// The robots file's path (users.robots) and the htpasswd users a robot may not shadow.
         func locate() throws -> (path: String, htpasswdUsers: Set<String>) {
@@ -25,13 +61,7 @@ struct RobotCommand: ParsableCommand {
             guard let path = configuration.robots else {
                 throw ValidationError("\(config) has no users.robots: name the robots file there first")
             }
-            var users: Set<String> = []
-            if let htpasswd = configuration.htpasswd, let data = FileManager.default.contents(atPath: htpasswd),
-                let file = try? HtpasswdFile(contents: String(decoding: data, as: UTF8.self))
-            {
-                users = Set(file.entries.keys)
-            }
-            return (path, users)
+            return (path, Self.htpasswdUsers(configuration))
         }
 
         /// The robots file's current content (empty when it does not exist yet).
@@ -91,7 +121,7 @@ struct RobotCommand: ParsableCommand {
     }
 
     /// `portcullis robot create NAME --expires 30d [--label k=v]`.
-    struct CreateCommand: ParsableCommand {
+    struct CreateCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "create", abstract: "Create a robot; prints its secret once and stores only a hash.")
 
@@ -100,7 +130,7 @@ struct RobotCommand: ParsableCommand {
         @Option(name: .long, help: "Lifetime: a number with s, m, h or d (30d), or never.") var expires: String
         @Option(name: .long, help: "A label, key=value (repeatable).") var label: [String] = []
 
-        func run() throws {
+        func run() async throws {
             guard !name.isEmpty, !name.contains(":"), name != Rule.anonymousAccount else {
                 throw ValidationError("invalid robot name \"\(name)\" (no colon, not \"anonymous\")")
             }
@@ -115,17 +145,16 @@ struct RobotCommand: ParsableCommand {
             var generator = SystemRandomNumberGenerator()
             let secret = RobotFile.makeSecret(using: &generator)
             let now = Date().timeIntervalSince1970
-            try options.update { file, users in
-                guard !file.robots.contains(where: { $0.name == name }) else {
-                    throw ValidationError("robot \"\(name)\" already exists; revoke it first")
-                }
+            let robot = RobotCredential(
+                name: name, secretHash: RobotCredential.hash(secret: secret), expires: lifetime.map { now + $0 }, labels: labels,
+                created: now.rounded(.down))
+            if let (settings, users) = try options.sharedStore() {
                 guard !users.contains(name) else {
                     throw ValidationError("\"\(name)\" is an htpasswd user; choose another robot name")
                 }
-                file.robots.append(
-                    RobotCredential(
-                        name: name, secretHash: RobotCredential.hash(secret: secret), expires: lifetime.map { now + $0 }, labels: labels,
-                        created: now.rounded(.down)))
+                try await options.withStore(settings) { try await $0.create(robot) }
+            } else {
+                try create(robot)
             }
             print(secret)
             // Standard output is buffered when it is not a terminal: the secret goes out before the
@@ -134,18 +163,36 @@ struct RobotCommand: ParsableCommand {
             let until = lifetime.map { "until \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: now + $0)))" } ?? "without expiry"
             FileHandle.standardError.write(Data("robot \"\(name)\" created \(until); the secret above is shown only once\n".utf8))
         }
+
+        /// Adds `robot` to the robots file.
+        private func create(_ robot: RobotCredential) throws {
+            try options.update { file, users in
+                guard !file.robots.contains(where: { $0.name == name }) else {
+                    throw ValidationError("robot \"\(name)\" already exists; revoke it first")
+                }
+                guard !users.contains(name) else {
+                    throw ValidationError("\"\(name)\" is an htpasswd user; choose another robot name")
+                }
+                file.robots.append(robot)
+            }
+        }
     }
 
     /// `portcullis robot list`.
-    struct ListCommand: ParsableCommand {
+    struct ListCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List robots (never their secrets).")
         @OptionGroup var options: ConfigOption
 
-        func run() throws {
-            let file = try options.read(try options.locate().path)
+        func run() async throws {
+            let robots: [RobotCredential]
+            if let (settings, _) = try options.sharedStore() {
+                robots = try await options.withStore(settings) { try await $0.robots() }
+            } else {
+                robots = try options.read(try options.locate().path).robots
+            }
             let now = Date().timeIntervalSince1970
             let formatter = ISO8601DateFormatter()
-            for robot in file.robots {
+            for robot in robots {
                 let expiry = robot.expires.map { ($0 <= now ? "expired " : "expires ") + formatter.string(from: Date(timeIntervalSince1970: $0)) } ?? "never expires"
                 let labels = robot.labels.keys.sorted().flatMap { key in robot.labels[key]!.map { "\(key)=\($0)" } }.joined(separator: ",")
                 print("\(robot.name)\t\(expiry)\t\(labels.isEmpty ? "-" : labels)")
@@ -154,13 +201,21 @@ struct RobotCommand: ParsableCommand {
     }
 
     /// `portcullis robot revoke NAME`.
-    struct RevokeCommand: ParsableCommand {
+    struct RevokeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "revoke", abstract: "Remove a robot; a running Portcullis stops accepting it within a second.")
         @OptionGroup var options: ConfigOption
         @Argument(help: "The robot's account name.") var name: String
 
-        func run() throws {
+        func run() async throws {
+            if let (settings, _) = try options.sharedStore() {
+                let name = self.name
+                guard try await options.withStore(settings, { try await $0.revoke(name) }) else {
+                    throw ValidationError("no robot named \"\(name)\"")
+                }
+                print("robot \"\(name)\" revoked")
+                return
+            }
             try options.update { file, _ in
                 guard file.robots.contains(where: { $0.name == name }) else {
                     throw ValidationError("no robot named \"\(name)\"")

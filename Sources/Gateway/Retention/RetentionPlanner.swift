@@ -16,17 +16,34 @@ struct RetentionPlanner {
     }
 
     let api: RegistryAPI
-    /// `retention.push_times`, read once per planner.
+    /// `retention.push_times` or the state store's push ledger, read once per planner.
     let pushTimes: [String: [String: Double]]
     /// `content:`: the tags a content rule keeps immutable are kept.
     let content: ContentRules
 
     init(api: RegistryAPI, pushTimesPath: String?, content: ContentRules = ContentRules()) {
+        self.init(
+            api: api,
+            pushTimes: pushTimesPath
+                .flatMap { FileManager.default.contents(atPath: $0) }
+                .map { PushRecord.latestPushTimes(in: String(decoding: $0, as: UTF8.self)) } ?? [:],
+            content: content)
+    }
+
+    init(api: RegistryAPI, pushTimes: [String: [String: Double]], content: ContentRules = ContentRules()) {
         self.api = api
         self.content = content
-        self.pushTimes = pushTimesPath
-            .flatMap { FileManager.default.contents(atPath: $0) }
-            .map { PushRecord.latestPushTimes(in: String(decoding: $0, as: UTF8.self)) } ?? [:]
+        self.pushTimes = pushTimes
+    }
+
+    /// A planner with the push times of `state`'s store: the push ledger when `store` is the
+    /// postgres store (optionally of one repository), else `retention.push_times`.
+    /// - Throws: ``StateStoreError`` when the ledger cannot be read.
+    static func make(
+        api: RegistryAPI, state: GatewayState, store: PostgresStateStore?, repository: String? = nil
+    ) async throws -> RetentionPlanner {
+        guard let store else { return RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath, content: state.contentRules) }
+        return RetentionPlanner(api: api, pushTimes: try await store.latestPushTimes(repository: repository), content: state.contentRules)
     }
 
     /// The plan for `name`; `nil` when the repository does not exist.

@@ -20,6 +20,8 @@ final class PostgresStateStore: Sendable {
     let replica: String
     /// Seconds any one statement may take, connection included.
     let deadline: Double
+    private let password: String?
+    private let tlsConfiguration: TLSConfiguration?
 
     /// Reads `state.password_file` and `state.ca` and makes the client; ``run()`` must run for
     /// any call to be answered.
@@ -32,6 +34,7 @@ final class PostgresStateStore: Sendable {
             password = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
         }
         let tls: PostgresClient.Configuration.TLS
+        var tlsConfiguration: TLSConfiguration?
         if let ca = settings.ca {
             var configuration = TLSConfiguration.makeClientConfiguration()
             do {
@@ -40,9 +43,12 @@ final class PostgresStateStore: Sendable {
                 throw StateStoreError.setup("state.ca: \(ca) holds no PEM certificate: \(error)")
             }
             tls = .require(configuration)
+            tlsConfiguration = configuration
         } else {
             tls = .disable
         }
+        self.password = password
+        self.tlsConfiguration = tlsConfiguration
         var configuration = PostgresClient.Configuration(
             host: settings.host, port: settings.port, username: settings.username, password: password, database: settings.database, tls: tls)
         configuration.options.maximumConnections = settings.pool
@@ -60,6 +66,27 @@ final class PostgresStateStore: Sendable {
     /// Runs the connection pool until cancelled.
     func run() async {
         await client.run()
+    }
+
+    /// Opens one connection outside the pool and closes it: the pool retries a connection that
+    /// fails, so only this says why (wrong password, nothing listening, no such database, TLS).
+    func probe() async throws {
+        let logger = self.logger
+        let settings = self.settings
+        var tls = PostgresConnection.Configuration.TLS.disable
+        if let tlsConfiguration {
+            do {
+                tls = .require(try NIOSSLContext(configuration: tlsConfiguration))
+            } catch {
+                throw StateStoreError.setup("state.ca: \(error)")
+            }
+        }
+        let configuration = PostgresConnection.Configuration(
+            host: settings.host, port: settings.port, username: settings.username, password: password, database: settings.database, tls: tls)
+        try await timed {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try? await connection.close()
+        }
     }
 
     /// `body` within ``deadline`` seconds, its failures as ``StateStoreError``.
@@ -369,5 +396,18 @@ final class PostgresStateStore: Sendable {
             for try await (found) in try await client.query("SELECT count(*)::int8 FROM portcullis.push_ledger").decode(Int.self) { count = found }
             return count
         }
+    }
+}
+
+extension PostgresStateStore {
+    /// Runs `body` with a store for `settings` whose pool runs meanwhile (for commands).
+    static func using<T: Sendable>(
+        _ settings: GatewayConfiguration.Postgres, logger: Logger, _ body: @escaping @Sendable (PostgresStateStore) async throws -> T
+    ) async throws -> T {
+        let store = try PostgresStateStore(settings, logger: logger)
+        try await store.probe()
+        let pool = Task { await store.run() }
+        defer { pool.cancel() }
+        return try await body(store)
     }
 }

@@ -36,11 +36,14 @@ final class SharedState: Sendable {
             metrics.stateStoreAvailability(true)
             return true
         } catch {
+            // The pool keeps retrying a connection that fails; a connection of its own says why.
+            var reason = "\(error)"
+            do { try await store.probe() } catch { reason = "\(error)" }
             metrics.stateStoreAvailability(false)
             metrics.stateStoreFailure(operation: "prepare")
             logger.error(
                 "state store unavailable at start: serving without robots until it answers; throttling counts per replica",
-                metadata: ["url": "\(store.settings.displayURL)", "reason": "\(error)"])
+                metadata: ["url": "\(store.settings.displayURL)", "reason": "\(reason)"])
             return false
         }
     }

@@ -140,7 +140,7 @@ struct UIHandler: Sendable {
         for (tag, digest) in digests { byDigest[digest, default: []].append(tag) }
         let host = state.configuration.publicURL.authority
         let deletable = Self.may(.delete, name, session.identity, state)
-        let pushTimes = RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath, content: state.contentRules).pushTimes[name] ?? [:]
+        let pushTimes = await planner(api: api, state: state, repository: name, requestID: "").pushTimes[name] ?? [:]
         var summaries: [String: ImageSummary] = [:]
         for digest in byDigest.keys {
             summaries[digest] = await ImageSummary.of(digest, in: repository, api: api, pushTime: pushTimes[digest])
@@ -207,7 +207,7 @@ struct UIHandler: Sendable {
             return try await page("prunePreview", values, status: .badRequest, writer: writer)
         }
         let api = RegistryAPI.minting(for: session.identity.account, state: state, client: proxy.client)
-        guard let planned = try? await RetentionPlanner(api: api, pushTimesPath: state.configuration.pushTimesPath, content: state.contentRules).plan(repository, criteria: criteria) else {
+        guard let planned = try? await planner(api: api, state: state, repository: name, requestID: request.id).plan(repository, criteria: criteria) else {
             values["error"] = "The registry's tags of \(name) could not be read."
             return try await page("prunePreview", values, status: .badGateway, writer: writer)
         }
@@ -365,6 +365,17 @@ struct UIHandler: Sendable {
         let y = Array(b.utf8)
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// The retention planner with the push times of the configured store; without them (the
+    /// state store down) images that have no creation time count as new, so none is deleted for age.
+    private func planner(api: RegistryAPI, state: GatewayState, repository: String, requestID: String) async -> RetentionPlanner {
+        do {
+            return try await RetentionPlanner.make(api: api, state: state, store: proxy.shared?.store, repository: repository)
+        } catch {
+            logger.error("push ledger not read: images without a creation time count as new", metadata: ["request": "\(requestID)", "repository": "\(repository)", "reason": "\(error)"])
+            return RetentionPlanner(api: api, pushTimes: [:], content: state.contentRules)
+        }
     }
 }
 
