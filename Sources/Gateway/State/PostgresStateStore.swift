@@ -90,8 +90,8 @@ final class PostgresStateStore: Sendable {
     }
 
     /// `body` within ``deadline`` seconds, its failures as ``StateStoreError``.
-    func timed<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let deadline = self.deadline
+    func timed<T: Sendable>(within seconds: Double? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let deadline = seconds ?? self.deadline
         do {
             return try await withThrowingTaskGroup(of: T.self) { group in
                 group.addTask { try await body() }
@@ -260,7 +260,8 @@ final class PostgresStateStore: Sendable {
         account: String, address: String, settings: AuthenticationThrottle.Settings
     ) async throws -> [(kind: StateEvent.ThrottleKind, key: String, until: Double)] {
         let logger = self.logger
-        let locks = try await timed { [client] in
+        // A failed login's answer waits for this: a short deadline, the local count stands anyway.
+        let locks = try await timed(within: min(deadline, 2)) { [client] in
             try await client.withConnection { connection in
                 let window = settings.window
                 try await connection.query(

@@ -61,6 +61,7 @@ final class PushLedger: Sendable {
                     }
                     delay = 0.5
                 } catch {
+                    if Task.isCancelled { break }
                     metrics.stateStoreFailure(operation: "ledger")
                     metrics.pushLedgerQueued(pending)
                     if !failing {
