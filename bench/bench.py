@@ -12,7 +12,9 @@ Starts, on loopback only:
   - bench/goproxy (Go's net/http/httputil reverse proxy, built here with `go build`, up to 256
     idle upstream connections), plain and with TLS (HTTP/2 by ALPN), both in front of A;
   - Portcullis (release build) in front of B, plain and a second instance with TLS (`tls:`,
-    HTTP/2 by ALPN), clients presenting a Portcullis Bearer token.
+    HTTP/2 by ALPN), clients presenting a Portcullis Bearer token; a third with content rules
+    (issue 22) and a fourth with the postgres state store (issue 24) on Debian's PostgreSQL,
+    started here as the postgres user on a free port.
 All TLS servers use one self-signed EC P-256 certificate for 127.0.0.1 made with openssl.
 It measures every target interleaved over several rounds (the target order rotates each round):
 blob GET/PUT, manifest and 4 KiB blob GETs with wrk over plain HTTP/1.1, and for the TLS
@@ -60,6 +62,7 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 H2_DATA, H2_HEADERS, H2_RST_STREAM, H2_SETTINGS, H2_GOAWAY = 0x0, 0x1, 0x3, 0x4, 0x7
 
 SERVICES = []               # everything started, stopped in reverse order on exit
+POSTGRES_PASSWORD = "portcullis-bench"
 
 
 def log(message):
@@ -558,8 +561,10 @@ class Bench:
         self.port_nginx_tls, self.port_go, self.port_go_tls, self.port_portcullis_tls = (
             free_port(), free_port(), free_port(), free_port())
         self.port_portcullis_content = free_port()
+        self.port_portcullis_state, self.port_postgres = free_port(), free_port()
         ports = {self.port_open, self.port_auth, self.port_portcullis, self.port_nginx_recipe, self.port_nginx_tuned,
-                 self.port_nginx_tls, self.port_go, self.port_go_tls, self.port_portcullis_tls, self.port_portcullis_content}
+                 self.port_nginx_tls, self.port_go, self.port_go_tls, self.port_portcullis_tls, self.port_portcullis_content,
+                 self.port_portcullis_state, self.port_postgres}
         if len(ports) != 10:
             raise BenchError("could not find ten distinct free ports")
         self.make_certificate()
@@ -605,10 +610,19 @@ class Bench:
     immutable_tags: ["v*"]
     signed_by: [keys/signing.pub]
 """
+        # A fourth, plain, with the postgres state store (issue 24).
+        self.start_postgres()
+        write(f"{w}/db-password", POSTGRES_PASSWORD + "\n", 0o600)
+        state_block = f"""state:
+  store: postgres
+  url: postgres://portcullis@127.0.0.1:{self.port_postgres}/portcullis
+  password_file: db-password
+"""
         for name, port, tls_block, content in (
                 ("portcullis", self.port_portcullis, "", ""),
                 ("portcullis-tls", self.port_portcullis_tls, "tls: {certificate: tls/server.crt, key: tls/server.key}\n", ""),
-                ("portcullis-content", self.port_portcullis_content, "", content_block)):
+                ("portcullis-content", self.port_portcullis_content, "", content_block),
+                ("portcullis-state", self.port_portcullis_state, "", state_block)):
             write(f"{w}/{name}.yaml", f"""listen: 127.0.0.1:{port}
 public_url: {"https" if tls_block else "http"}://127.0.0.1:{port}
 {tls_block}{upstream_block}
@@ -629,6 +643,7 @@ rules:
 """)
         run([self.binary, "check-config", "--config", f"{w}/portcullis-tls.yaml"])
         run([self.binary, "check-config", "--config", f"{w}/portcullis-content.yaml"])
+        run([self.binary, "check-config", "--config", f"{w}/portcullis-state.yaml"])
         auth_block = run([self.binary, "registry-config", "--config", f"{w}/portcullis.yaml", "--out", f"{w}/trust"]).stdout
         write(f"{w}/registry-open.yml", registry_config(w, f"{w}/storage", self.port_open))
         write(f"{w}/registry-auth.yml", registry_config(w, f"{w}/storage", self.port_auth, auth_block))
@@ -679,6 +694,36 @@ rules:
         self.portcullis_content = Service("portcullis (content rules)", [self.binary, "serve", "--config", f"{w}/portcullis-content.yaml"],
                                           f"{w}/portcullis-content.log")
         wait_for_http(self.port_portcullis_content, "/healthz", self.portcullis_content)
+        self.portcullis_state = Service("portcullis (postgres state store)", [self.binary, "serve", "--config", f"{w}/portcullis-state.yaml"],
+                                        f"{w}/portcullis-state.log")
+        wait_for_http(self.port_portcullis_state, "/healthz", self.portcullis_state)
+
+    def start_postgres(self):
+        """Debian's PostgreSQL for the state-store instance: a cluster in its own directory, run as
+        the postgres user when the bench runs as root, a role and database `portcullis`."""
+        versions = sorted(os.listdir("/usr/lib/postgresql")) if os.path.isdir("/usr/lib/postgresql") else []
+        if not versions:
+            raise BenchError("PostgreSQL is not installed: run scripts/setup")
+        bin_dir = f"/usr/lib/postgresql/{versions[-1]}/bin"
+        self.postgres_dir = tempfile.mkdtemp(prefix="portcullis-bench-pg-")
+        as_postgres = []
+        if os.geteuid() == 0:
+            shutil.chown(self.postgres_dir, "postgres", "postgres")
+            as_postgres = ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--init-groups", "--"]
+        data = f"{self.postgres_dir}/data"
+        run(as_postgres + [f"{bin_dir}/initdb", "-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
+                           "-E", "UTF8", "--no-sync"])
+        self.postgres = Service("PostgreSQL", as_postgres + [f"{bin_dir}/postgres", "-D", data, "-k", self.postgres_dir,
+                                                             "-p", str(self.port_postgres), "-c", "listen_addresses=127.0.0.1"],
+                                f"{self.work}/postgres.log")
+        for _ in range(300):
+            if run([f"{bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port_postgres)], check=False).returncode == 0:
+                break
+            if not self.postgres.alive():
+                raise BenchError("PostgreSQL exited: see postgres.log")
+            time.sleep(0.1)
+        psql = as_postgres + [f"{bin_dir}/psql", "-h", self.postgres_dir, "-p", str(self.port_postgres), "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
+        run(psql + ["-c", f"CREATE ROLE portcullis LOGIN PASSWORD '{POSTGRES_PASSWORD}'", "-c", "CREATE DATABASE portcullis OWNER portcullis"])
 
     def make_certificate(self):
         """One self-signed EC P-256 certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1),
@@ -823,7 +868,18 @@ rules:
                  headers=[f"Authorization: Bearer {reader}"], push_headers=[f"Authorization: Bearer {token}"],
                  proxy=self.portcullis_content, registry=self.registry_auth),
         ]
-        for target in self.content_targets:
+        # The postgres state store (issue 24): the plain Portcullis and the one with the store,
+        # side by side. Pulls with Basic credentials (verified once, then from the credential
+        # cache: the throttle and robots are read from memory); pushes to new tags (each one a
+        # push ledger entry and a cache notification).
+        self.state_targets = [
+            dict(key="portcullis", title="Portcullis, embedded store", port=self.port_portcullis, headers=[f"Authorization: {self.basic_header('reader')}"],
+                 push_headers=[f"Authorization: Bearer {token}"], proxy=self.portcullis, registry=self.registry_auth),
+            dict(key="portcullis-state", title="Portcullis, postgres store", port=self.port_portcullis_state,
+                 headers=[f"Authorization: {self.basic_header('reader')}"], push_headers=[f"Authorization: Bearer {token}"],
+                 proxy=self.portcullis_state, registry=self.registry_auth),
+        ]
+        for target in self.content_targets + self.state_targets:
             headers = dict(h.split(": ", 1) for h in target["headers"])
             status, response_headers, body = request("GET", target["port"], f"/v2/{REPO}/manifests/latest", dict(headers, Accept=OCI_MANIFEST))
             if status != 200 or hashlib.sha256(body).hexdigest() != self.manifest_digest[7:]:
@@ -980,8 +1036,17 @@ rules:
             errors["no completed requests"] = 1
         if errors:
             self.record_errors(key, target, errors)
+        return report
 
-    def measure_manifest_put(self, target, connections=8):
+    def measure_state(self, test, target, measure):
+        """One measurement of a state-store comparison target, with the database's CPU per request
+        (the PostgreSQL server and its backends; 0 for the embedded store's column)."""
+        pids = self.postgres.pids()
+        before = cpu_seconds(pids)
+        report = measure()
+        self.record(f"{test}_db_cpu", target, (cpu_seconds(self.postgres.pids()) - before) / max(report["requests"], 1) * 1e6)
+
+    def measure_manifest_put(self, target, connections=8, test="content_put"):
         """wrk PUTting the bench manifest to a new tag per request (`v<random>`: a first push of a
         tag `v*` protects on the content-rules instance, which asks the registry with HEAD first)."""
         proxy_pids, registry_pids = target["proxy"].pids(), target["registry"].pids()
@@ -998,16 +1063,17 @@ rules:
             raise BenchError(f"wrk printed no report: {result.stdout[-500:]} {result.stderr[-500:]}")
         report = json.loads(match.group(1))
         requests = max(report["requests"], 1)
-        self.record(f"content_put_{connections}_rps", target, report["requests"] / (report["duration_us"] / 1e6))
-        self.record(f"content_put_{connections}_proxy_cpu", target, (cpu_seconds(proxy_pids) - proxy_before) / requests * 1e6)
-        self.record(f"content_put_{connections}_registry_cpu", target, (cpu_seconds(registry_pids) - registry_before) / requests * 1e6)
+        self.record(f"{test}_{connections}_rps", target, report["requests"] / (report["duration_us"] / 1e6))
+        self.record(f"{test}_{connections}_proxy_cpu", target, (cpu_seconds(proxy_pids) - proxy_before) / requests * 1e6)
+        self.record(f"{test}_{connections}_registry_cpu", target, (cpu_seconds(registry_pids) - registry_before) / requests * 1e6)
         errors = {k: report[k] for k in ("connect", "read", "write", "status", "timeout") if report[k]}
         if errors:
-            self.record_errors(f"content_put_{connections}", target, errors)
+            self.record_errors(f"{test}_{connections}", target, errors)
+        return report
 
     def hold_rig(self):
         """`--rig`: every target stays up for profiling by hand until a signal."""
-        for target in self.targets + self.tls_targets + self.content_targets:
+        for target in self.targets + self.tls_targets + self.content_targets + self.state_targets:
             pids = target["proxy"].pids() if target.get("proxy") else []
             log(f"rig: {target['title']}: port {target['port']}, proxy pids {pids}, headers {target['headers']}"
                 + (f", push headers {target['push_headers']}" if target.get("push_headers") else ""))
@@ -1048,6 +1114,35 @@ rules:
         row("proxy CPU per manifest PUT to a new v* tag, 8 conns, µs", "content_put_8_proxy_cpu")
         row("registry CPU per manifest PUT to a new v* tag, 8 conns, µs", "content_put_8_registry_cpu")
         row("blob PUT 256 MiB monolithic (POST+PUT), MiB/s", "content_put_mono")
+        return "\n".join(lines)
+
+    def state_table(self):
+        """The postgres state store (issue 24): the same requests through Portcullis with the embedded
+        store and with the postgres one, and the database's CPU meanwhile."""
+        columns = self.state_targets
+        lines = ["| figure | " + " | ".join(t["title"] for t in columns) + " |", "|---|" + "---:|" * len(columns)]
+
+        def row(label, test, digits=0):
+            plain = self.median(test, "portcullis")
+            cells = []
+            for target in columns:
+                value = self.median(test, target["key"])
+                cell = "–" if value is None else f"{value:,.{digits}f}"
+                if value is not None and plain and target["key"] != "portcullis":
+                    cell += f" ({value / plain:.2f}×)"
+                if any(key == target["key"] and test.startswith(prefix) for prefix, key in self.errors):
+                    cell += " †"
+                cells.append(cell)
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+        n = self.args.connections[0]
+        row(f"manifest GET with cached Basic credentials, {n} conns, req/s", f"state_manifest_{n}_rps")
+        row(f"proxy CPU per manifest GET, {n} conns, µs", f"state_manifest_{n}_proxy_cpu")
+        row(f"manifest GET latency p99, {n} conns, ms", f"state_manifest_{n}_p99", 2)
+        row(f"PostgreSQL CPU per manifest GET, {n} conns, µs", f"state_manifest_{n}_db_cpu", 1)
+        row("manifest PUT to a new tag, 8 conns, req/s", "state_put_8_rps")
+        row("proxy CPU per manifest PUT, 8 conns, µs", "state_put_8_proxy_cpu")
+        row("PostgreSQL CPU per manifest PUT (ledger entry, notification), 8 conns, µs", "state_put_8_db_cpu")
         return "\n".join(lines)
 
     def h2load(self, target, seconds, clients=32, streams=8):
@@ -1365,6 +1460,13 @@ rules:
                 self.quiet(self.measure_manifest_put, target)
             for target in rotated(self.content_targets):
                 self.quiet(self.measure_content_blob_put, target)
+            # The postgres state store (issue 24): the same requests with the embedded store and with it.
+            n = self.args.connections[0]
+            for target in rotated(self.state_targets):
+                self.quiet(self.measure_state, f"state_manifest_{n}", target, lambda target=target: self.measure_wrk(
+                    "state_manifest", target, f"/v2/{REPO}/manifests/latest", [f"Accept: {OCI_MANIFEST}"], n))
+            for target in rotated(self.state_targets):
+                self.quiet(self.measure_state, "state_put_8", target, lambda target=target: self.measure_manifest_put(target, test="state_put"))
             self.quiet(self.measure_token_cached, portcullis)
             # Fresh users each time: a repeat would measure cached credentials.
             self.quiet(self.measure_token_cold, portcullis, cold[number * per_round:(number + 1) * per_round], retry=False)
@@ -1724,6 +1826,13 @@ reuses memory it freed after earlier tests.
 ## Content rules (issue 22)
 
 {self.content_table()}
+
+Shared state (issue 24): Portcullis with the embedded store and with the postgres store (Debian's
+PostgreSQL on loopback), same requests in the same rounds. A cache hit reads robots, throttle locks
+and credentials from memory, so the manifest GET should cost the same and the database nothing;
+each manifest PUT queues one push ledger entry (written in batches) and one cache notification.
+
+{self.state_table()}
 
 The same requests through the plain Portcullis (no `content:`) and a third Portcullis process with
 `content: [{{repositories: ["bench/**"], immutable_tags: ["v*"], signed_by: [keys/signing.pub]}}]` in

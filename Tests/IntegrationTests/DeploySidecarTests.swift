@@ -217,6 +217,48 @@ struct DeploySidecarTests {
         #expect(service?.spec?.selector.map { $0.isSubset(of: registryLabels) } == true, "upstream \(upstream) is not the registry's Service")
     }
 
+    @Test("the lb-backend replicas share the postgres state store: no password in its URL, no robots or push_times file, the password read from the Secret mounted read-only where state.password_file points, and check-config accepts it with the pod's files")
+    func loadBalancedBackendSharesPostgresState() throws {
+        let tree = try InstalledDeployTree(users: ["alice": "secret"])
+        defer { tree.remove() }
+        let manifests = try tree.render("overlays/lb-backend")
+        let pod = try #require(manifests.deployment(named: "portcullis")?.spec?.template?.spec)
+        let container = try #require(pod.containers.first { $0.name == "portcullis" })
+        let root = tree.directory + "/pod"
+        try PodFiles.write(container, of: pod, manifests: manifests, under: root)
+        let configuration = container.args?.last ?? ""
+        let settings = try yamlValue(try String(contentsOfFile: root + configuration, encoding: .utf8))
+
+        #expect(settings["state.store"] as? String == "postgres")
+        let url = try #require(URLComponents(string: settings["state.url"] as? String ?? ""), "state.url is not a URL")
+        #expect(url.scheme == "postgres" && url.user == "portcullis" && url.path == "/portcullis", "state.url \(url)")
+        #expect(url.password == nil, "state.url holds a password")
+        #expect(settings["users.robots"] == nil, "users.robots is set: robots live in the database")
+        #expect(settings["retention.push_times"] == nil, "retention.push_times is set: pushes are recorded in the database")
+
+        // state.password_file, in the pod (relative paths resolve against the configuration's directory).
+        let named = try #require(settings["state.password_file"] as? String, "no state.password_file")
+        let passwordFile = named.hasPrefix("/") ? named : URL(fileURLWithPath: configuration).deletingLastPathComponent().path + "/" + named
+        let mount = try #require(
+            (container.volumeMounts ?? []).filter { passwordFile.hasPrefix($0.mountPath + "/") }.max { $0.mountPath.count < $1.mountPath.count },
+            "nothing is mounted where \(passwordFile) is")
+        let volume = try #require(pod.volumes?.first { $0.name == mount.name })
+        let secret = try #require(volume.secret, "\(mount.mountPath) is not a Secret volume")
+        #expect(secret.secretName.hasPrefix("portcullis-state-db-"), "\(mount.mountPath) mounts Secret \(secret.secretName)")
+        #expect(mount.readOnly == true, "the database password's Secret is mounted writable")
+        let item = try #require(secret.items?.first { $0.key == "db-password" }, "the Secret volume does not project db-password")
+        #expect(passwordFile == mount.mountPath + "/" + item.path, "state.password_file \(passwordFile) is not the mounted \(mount.mountPath)/\(item.path)")
+        #expect(FileManager.default.contents(atPath: root + passwordFile) == Data(tree.databasePassword.utf8), "\(passwordFile) is not the installation's secrets/db-password")
+
+        // check-config reads the password file: it accepts the configuration with the pod's files,
+        // and refuses it without the mounted password.
+        let check = try Command(try portcullisBinary(), ["check-config", "--config", root + configuration]).run()
+        #expect(check.succeeded, "\(check)")
+        try FileManager.default.removeItem(atPath: root + passwordFile)
+        let withoutPassword = try Command(try portcullisBinary(), ["check-config", "--config", root + configuration]).run()
+        #expect(!withoutPassword.succeeded && withoutPassword.standardError.contains("state.password_file"), "\(withoutPassword)")
+    }
+
     @Test("the migration overlay is a canary: registry 2.8 and registry 3 pinned, on one volume with one http secret, each trusting Portcullis under the block registry-config prints for it, 10% of repositories to registry 3, and the Keycloak issuer's certificate mounted")
     func migrationCanary() throws {
         let tree = try InstalledDeployTree(users: ["alice": "secret"])
@@ -397,11 +439,12 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathCom
     .deletingLastPathComponent().path
 
 /// A temporary copy of deploy/k8s with the files an installation supplies under secrets/, made as
-/// the README says: `portcullis keys generate`, `htpasswd -B`, a random http secret, and a Keycloak
-/// realm certificate (another generated one).
+/// the README says: `portcullis keys generate`, `htpasswd -B`, a random http secret, a random
+/// database password, and a Keycloak realm certificate (another generated one).
 private struct InstalledDeployTree {
     let directory: String
     let httpSecret: String
+    let databasePassword: String
     let keycloakCertificate: Data
 
     init(users: [String: String]) throws {
@@ -427,6 +470,8 @@ private struct InstalledDeployTree {
         try Data(#"{"robots": []}"#.utf8).write(to: URL(fileURLWithPath: directory + "/k8s/base/secrets/robots.json"))
         httpSecret = UUID().uuidString + UUID().uuidString
         try Data(httpSecret.utf8).write(to: URL(fileURLWithPath: directory + "/k8s/overlays/lb-backend/secrets/http-secret"))
+        databasePassword = UUID().uuidString + "\n"
+        try Data(databasePassword.utf8).write(to: URL(fileURLWithPath: directory + "/k8s/overlays/lb-backend/secrets/db-password"))
         _ = try Command(binary, ["keys", "generate", "--algorithm", "rs256", "--out", directory + "/keycloak"]).run().checked()
         keycloakCertificate = try Data(contentsOf: URL(fileURLWithPath: directory + "/keycloak/token.crt"))
         try keycloakCertificate.write(to: URL(fileURLWithPath: directory + "/k8s/overlays/migration/secrets/keycloak.crt"))
@@ -594,6 +639,7 @@ private struct Container: Decodable {
         var name: String
         var mountPath: String
         var subPath: String?
+        var readOnly: Bool?
     }
 }
 
