@@ -565,8 +565,8 @@ class Bench:
         ports = {self.port_open, self.port_auth, self.port_portcullis, self.port_nginx_recipe, self.port_nginx_tuned,
                  self.port_nginx_tls, self.port_go, self.port_go_tls, self.port_portcullis_tls, self.port_portcullis_content,
                  self.port_portcullis_state, self.port_postgres}
-        if len(ports) != 10:
-            raise BenchError("could not find ten distinct free ports")
+        if len(ports) != 12:
+            raise BenchError("could not find twelve distinct free ports")
         self.make_certificate()
         self.build_goproxy()
 
