@@ -144,10 +144,12 @@ struct SharedStateTests {
         #expect(try await request(fixture, 2, "GET", "/v2/", credentials: credentials).status == 200)
 
         _ = try await GatewayUser.portcullis(["robot", "revoke", "robot-deploy", "--config", configuration]).runInBackground().checked()
-        let refusedAfter = try await eventually { try await request(fixture, 2, "GET", "/v2/", credentials: credentials).status == 401 }
+        // The stated bound is a second on an idle machine (measured 0.1 s); the test allows for a
+        // loaded one, where each poll's curl is slow too (2.8 s seen with the whole suite on 2 cores).
+        let refusedAfter = try await eventually(within: .seconds(15)) { try await request(fixture, 2, "GET", "/v2/", credentials: credentials).status == 401 }
         let seconds = try #require(refusedAfter, "replica 2 still accepts the revoked robot")
         print("revocation reached replica 2 after \(seconds) s")
-        #expect(seconds < 5)
+        #expect(seconds < 10)
         let refreshed = try await Command("curl", [
             "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-urlencode", "grant_type=refresh_token", "--data-urlencode", "refresh_token=\(refresh)",
             "--data-urlencode", "service=portcullis", "--data-urlencode", "client_id=test", fixture.url(2) + "/token",
