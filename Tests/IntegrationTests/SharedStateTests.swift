@@ -211,6 +211,14 @@ struct SharedStateTests {
             #expect(plan.standardOutput.contains("\(digest)  pushed 20"), "\(plan)")
         }
         #expect(!plan.standardOutput.contains("time unknown"), "\(plan)")
+        // `portcullis tags --pushes` reads the same ledger: who pushed the digest, when, through which replica.
+        let history = try await Command(
+            try portcullisBinary(), ["tags", "--config", configuration, "--repository", "ledger/untimed", "--digest", digests[1], "--pushes"], timeout: .seconds(60)
+        ).runInBackground()
+        let fields = history.standardOutput.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        #expect(history.succeeded && fields.count == 1, "\(history)")
+        #expect(fields.first?.dropFirst().prefix(2) == ["two", "ci"], "\(history)")
+        #expect(fields.first?.first?.hasPrefix("20") == true, "\(history)")
     }
 
     @Test("a push or a delete through one replica drops the other's cached tags of a digest")

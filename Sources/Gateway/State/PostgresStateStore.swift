@@ -355,20 +355,34 @@ final class PostgresStateStore: Sendable {
 
     // MARK: Push ledger
 
-    /// Writes `entries` (in one transaction; an entry written before is skipped).
-    func write(_ entries: [PushLedgerEntry]) async throws {
+    /// Writes `entries` and tells every replica that the tags of `repositories` moved, in one
+    /// transaction of two statements (the notifications go out when it commits); an entry written
+    /// before is skipped.
+    func write(_ entries: [PushLedgerEntry], notifying repositories: [String] = []) async throws {
         let replica = self.replica
         let logger = self.logger
+        let payloads = repositories.map { StateEvent.tags(repository: $0).payload }
         try await timed { [client] in
             try await client.withTransaction(logger: logger) { connection in
-                for entry in entries {
+                if !entries.isEmpty {
+                    let ids = entries.map(\.entry.uuidString)
+                    let repositories = entries.map(\.record.repository)
+                    let references = entries.map(\.record.reference)
+                    let digests = entries.map(\.record.digest)
+                    let accounts = entries.map(\.account)
+                    let times = entries.map(\.time)
                     try await connection.query(
                         """
                         INSERT INTO portcullis.push_ledger (entry, repository, reference, digest, account, pushed_at, replica)
-                        VALUES (\(entry.entry), \(entry.record.repository), \(entry.record.reference), \(entry.record.digest), \(entry.account),
-                                to_timestamp(\(entry.time)), \(replica))
+                        SELECT entry::uuid, repository, reference, digest, account, to_timestamp(time), \(replica)
+                        FROM unnest(\(ids)::text[], \(repositories)::text[], \(references)::text[], \(digests)::text[], \(accounts)::text[], \(times)::float8[])
+                            AS pushed(entry, repository, reference, digest, account, time)
                         ON CONFLICT (entry) DO NOTHING
                         """, logger: logger)
+                }
+                if !payloads.isEmpty {
+                    try await connection.query(
+                        "SELECT pg_notify(\(StateEvent.channel), payload) FROM unnest(\(payloads)::text[]) AS notified(payload)", logger: logger)
                 }
             }
         }
@@ -387,6 +401,23 @@ final class PostgresStateStore: Sendable {
                 result[repository, default: [:]][digest] = time
             }
             return result
+        }
+    }
+
+    /// Every recorded push of `digest` to `repository`, oldest first: time (seconds since 1970),
+    /// reference, account and replica.
+    func pushes(of digest: String, in repository: String) async throws -> [(time: Double, reference: String, account: String, replica: String)] {
+        try await timed { [client] in
+            var pushes: [(time: Double, reference: String, account: String, replica: String)] = []
+            let rows = try await client.query(
+                """
+                SELECT extract(epoch FROM pushed_at)::float8, reference, account, replica FROM portcullis.push_ledger
+                WHERE repository = \(repository) AND digest = \(digest) ORDER BY pushed_at, reference
+                """)
+            for try await (time, reference, account, replica) in rows.decode((Double, String, String, String).self) {
+                pushes.append((time, reference, account, replica))
+            }
+            return pushes
         }
     }
 

@@ -2,12 +2,16 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Accepted manifest pushes on their way to the database's push ledger: appended on the event
-/// loop without waiting, written in batches by ``run(store:metrics:logger:)``, and kept (up to
-/// ``capacity``) while the database is down, so that none is lost when it returns.
+/// Accepted manifest pushes on their way to the database's push ledger, and the repositories
+/// whose tags moved on their way to the other replicas: appended on the event loop without
+/// waiting, written in batches by ``run(store:metrics:logger:)`` (one transaction: the entries in
+/// one statement, the notifications in another), and kept (entries up to ``capacity``) while the
+/// database is down, so that none is lost when it returns.
 final class PushLedger: Sendable {
     private struct Queue {
         var entries: [PushLedgerEntry] = []
+        /// Repositories whose tags moved, not yet notified (a set: one notification each per batch).
+        var moved: Set<String> = []
         var wakeUp: AsyncStream<Void>.Continuation?
     }
 
@@ -36,6 +40,15 @@ final class PushLedger: Sendable {
         return true
     }
 
+    /// Queues a notification that `repository`'s tags moved (a push or delete through this replica).
+    func tagsMoved(in repository: String) {
+        let wakeUp = queue.withLock { queue in
+            queue.moved.insert(repository)
+            return queue.wakeUp
+        }
+        wakeUp?.yield()
+    }
+
     /// Entries not yet written.
     var pending: Int { queue.withLock { $0.entries.count } }
 
@@ -48,11 +61,14 @@ final class PushLedger: Sendable {
         var delay = 0.5
         for await _ in signal {
             while !Task.isCancelled {
-                let batch = queue.withLock { Array($0.entries.prefix(256)) }
-                if batch.isEmpty { break }
+                let (batch, moved) = queue.withLock { (Array($0.entries.prefix(256)), Array($0.moved)) }
+                if batch.isEmpty && moved.isEmpty { break }
                 do {
-                    try await store.write(batch)
-                    queue.withLock { $0.entries.removeFirst(batch.count) }
+                    try await store.write(batch, notifying: moved)
+                    queue.withLock { queue in
+                        queue.entries.removeFirst(batch.count)
+                        queue.moved.subtract(moved)
+                    }
                     metrics.pushLedgerQueued(pending)
                     if failing {
                         failing = false
@@ -79,7 +95,7 @@ final class PushLedger: Sendable {
         }
         // Shutting down: one last write, outside this cancelled task (the pool still runs).
         let last = queue.withLock { $0.entries }
-        if !last.isEmpty, (try? await Task.detached { try await store.write(last) }.value) != nil {
+        if !last.isEmpty, (try? await Task.detached { try await store.write(last, notifying: []) }.value) != nil {
             queue.withLock { $0.entries.removeFirst(last.count) }
         }
         let left = queue.withLock { queue in

@@ -138,18 +138,11 @@ final class SharedState: Sendable {
         }
     }
 
-    /// Tells every replica that `repository`'s tags moved, without waiting.
+    /// Tells every replica that `repository`'s tags moved, without waiting: queued with the
+    /// ledger's next batch (a notification lost while the database is down is made up for by
+    /// each replica dropping its tag caches when its listener reconnects).
     func tagsMoved(in repository: String) {
-        Task {
-            do {
-                try await store.notify(.tags(repository: repository))
-            } catch {
-                metrics.stateStoreFailure(operation: "notify")
-                logger.error(
-                    "other replicas not told of a push or delete: they serve their cached tags of the repository for up to 30 s",
-                    metadata: ["repository": "\(repository)", "reason": "\(error)"])
-            }
-        }
+        ledger.tagsMoved(in: repository)
     }
 
     /// Queues a push for the ledger, without waiting.
