@@ -53,11 +53,14 @@ extension ProxyHandler {
         guard method == .PUT, shared != nil || state.configuration.pushTimesPath != nil,
             let digest = headers.first(name: "docker-content-digest") ?? (Self.isDigest(reference) ? reference : nil)
         else { return }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let record = PushRecord(repository: repository.value, digest: digest, reference: reference, time: formatter.string(from: Date()))
+        // RFC 3339 with milliseconds, without Foundation's ISO8601DateFormatter: making one per
+        // push (ICU) was two thirds of the push's own cost in the profile.
+        let now = Date().timeIntervalSince1970
+        let whole = now.rounded(.down)
+        let time = String(decoding: InternetTime.bytes(seconds: Int(whole), milliseconds: min(Int((now - whole) * 1000), 999)), as: UTF8.self)
+        let record = PushRecord(repository: repository.value, digest: digest, reference: reference, time: time)
         if let shared {
-            shared.recordPush(record, account: account)
+            shared.recordPush(record, account: account, time: now)
         } else if let path = state.configuration.pushTimesPath {
             pushTimes.record(record, to: path)
         }

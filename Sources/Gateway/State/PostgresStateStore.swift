@@ -356,35 +356,29 @@ final class PostgresStateStore: Sendable {
     // MARK: Push ledger
 
     /// Writes `entries` and tells every replica that the tags of `repositories` moved, in one
-    /// transaction of two statements (the notifications go out when it commits); an entry written
-    /// before is skipped.
+    /// statement (one round trip, its own transaction: the notifications go out when it
+    /// commits); an entry written before is skipped.
     func write(_ entries: [PushLedgerEntry], notifying repositories: [String] = []) async throws {
         let replica = self.replica
-        let logger = self.logger
+        let ids = entries.map(\.entry.uuidString)
+        let names = entries.map(\.record.repository)
+        let references = entries.map(\.record.reference)
+        let digests = entries.map(\.record.digest)
+        let accounts = entries.map(\.account)
+        let times = entries.map(\.time)
         let payloads = repositories.map { StateEvent.tags(repository: $0).payload }
         try await timed { [client] in
-            try await client.withTransaction(logger: logger) { connection in
-                if !entries.isEmpty {
-                    let ids = entries.map(\.entry.uuidString)
-                    let repositories = entries.map(\.record.repository)
-                    let references = entries.map(\.record.reference)
-                    let digests = entries.map(\.record.digest)
-                    let accounts = entries.map(\.account)
-                    let times = entries.map(\.time)
-                    try await connection.query(
-                        """
-                        INSERT INTO portcullis.push_ledger (entry, repository, reference, digest, account, pushed_at, replica)
-                        SELECT entry::uuid, repository, reference, digest, account, to_timestamp(time), \(replica)
-                        FROM unnest(\(ids)::text[], \(repositories)::text[], \(references)::text[], \(digests)::text[], \(accounts)::text[], \(times)::float8[])
-                            AS pushed(entry, repository, reference, digest, account, time)
-                        ON CONFLICT (entry) DO NOTHING
-                        """, logger: logger)
-                }
-                if !payloads.isEmpty {
-                    try await connection.query(
-                        "SELECT pg_notify(\(StateEvent.channel), payload) FROM unnest(\(payloads)::text[]) AS notified(payload)", logger: logger)
-                }
-            }
+            try await client.query(
+                """
+                WITH written AS (
+                    INSERT INTO portcullis.push_ledger (entry, repository, reference, digest, account, pushed_at, replica)
+                    SELECT entry::uuid, repository, reference, digest, account, to_timestamp(time), \(replica)
+                    FROM unnest(\(ids)::text[], \(names)::text[], \(references)::text[], \(digests)::text[], \(accounts)::text[], \(times)::float8[])
+                        AS pushed(entry, repository, reference, digest, account, time)
+                    ON CONFLICT (entry) DO NOTHING)
+                SELECT pg_notify(\(StateEvent.channel), payload) FROM unnest(\(payloads)::text[]) AS notified(payload)
+                """)
+            return ()
         }
     }
 

@@ -146,8 +146,8 @@ final class SharedState: Sendable {
     }
 
     /// Queues a push for the ledger, without waiting.
-    func recordPush(_ record: PushRecord, account: String) {
-        let entry = PushLedgerEntry(entry: UUID(), record: record, account: account, time: Date().timeIntervalSince1970)
+    func recordPush(_ record: PushRecord, account: String, time: Double) {
+        let entry = PushLedgerEntry(entry: UUID(), record: record, account: account, time: time)
         guard ledger.append(entry) else {
             metrics.pushLedgerDropped(reason: "queue_full")
             logger.error(
