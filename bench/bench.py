@@ -1089,12 +1089,11 @@ rules:
         seconds = self.put_monolithic(base_url, target["push_headers"], f"{self.work}/data/upload.bin", self.upload_digest)
         self.record("content_put_mono", target, UPLOAD_SIZE / MIB / seconds)
 
-    def content_table(self):
-        """Content rules (issue 22): the same requests through Portcullis without and with them."""
-        columns = self.content_targets
+    def comparison_table(self, columns, rows):
+        """A table of `rows` (label, test, digits) with one column per target of `columns`, each
+        cell with its ratio to the plain Portcullis (key `portcullis`) measured in the same rounds."""
         lines = ["| figure | " + " | ".join(t["title"] for t in columns) + " |", "|---|" + "---:|" * len(columns)]
-
-        def row(label, test, digits=0):
+        for label, test, digits in rows:
             plain = self.median(test, "portcullis")
             cells = []
             for target in columns:
@@ -1106,44 +1105,33 @@ rules:
                     cell += " †"
                 cells.append(cell)
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
-
-        n = self.args.connections[0]
-        row(f"manifest GET by tag as a pull-only account, {n} conns, req/s", f"signed_manifest_{n}_rps")
-        row(f"proxy CPU per manifest GET by tag as a pull-only account, {n} conns, µs", f"signed_manifest_{n}_proxy_cpu")
-        row("manifest PUT to a new v* tag, 8 conns, req/s", "content_put_8_rps")
-        row("proxy CPU per manifest PUT to a new v* tag, 8 conns, µs", "content_put_8_proxy_cpu")
-        row("registry CPU per manifest PUT to a new v* tag, 8 conns, µs", "content_put_8_registry_cpu")
-        row("blob PUT 256 MiB monolithic (POST+PUT), MiB/s", "content_put_mono")
         return "\n".join(lines)
+
+    def content_table(self):
+        """Content rules (issue 22): the same requests through Portcullis without and with them."""
+        n = self.args.connections[0]
+        return self.comparison_table(self.content_targets, [
+            (f"manifest GET by tag as a pull-only account, {n} conns, req/s", f"signed_manifest_{n}_rps", 0),
+            (f"proxy CPU per manifest GET by tag as a pull-only account, {n} conns, µs", f"signed_manifest_{n}_proxy_cpu", 0),
+            ("manifest PUT to a new v* tag, 8 conns, req/s", "content_put_8_rps", 0),
+            ("proxy CPU per manifest PUT to a new v* tag, 8 conns, µs", "content_put_8_proxy_cpu", 0),
+            ("registry CPU per manifest PUT to a new v* tag, 8 conns, µs", "content_put_8_registry_cpu", 0),
+            ("blob PUT 256 MiB monolithic (POST+PUT), MiB/s", "content_put_mono", 0),
+        ])
 
     def state_table(self):
         """The postgres state store (issue 24): the same requests through Portcullis with the embedded
         store and with the postgres one, and the database's CPU meanwhile."""
-        columns = self.state_targets
-        lines = ["| figure | " + " | ".join(t["title"] for t in columns) + " |", "|---|" + "---:|" * len(columns)]
-
-        def row(label, test, digits=0):
-            plain = self.median(test, "portcullis")
-            cells = []
-            for target in columns:
-                value = self.median(test, target["key"])
-                cell = "–" if value is None else f"{value:,.{digits}f}"
-                if value is not None and plain and target["key"] != "portcullis":
-                    cell += f" ({value / plain:.2f}×)"
-                if any(key == target["key"] and test.startswith(prefix) for prefix, key in self.errors):
-                    cell += " †"
-                cells.append(cell)
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-
         n = self.args.connections[0]
-        row(f"manifest GET with cached Basic credentials, {n} conns, req/s", f"state_manifest_{n}_rps")
-        row(f"proxy CPU per manifest GET, {n} conns, µs", f"state_manifest_{n}_proxy_cpu")
-        row(f"manifest GET latency p99, {n} conns, ms", f"state_manifest_{n}_p99", 2)
-        row(f"PostgreSQL CPU per manifest GET, {n} conns, µs", f"state_manifest_{n}_db_cpu", 1)
-        row("manifest PUT to a new tag, 8 conns, req/s", "state_put_8_rps")
-        row("proxy CPU per manifest PUT, 8 conns, µs", "state_put_8_proxy_cpu")
-        row("PostgreSQL CPU per manifest PUT (ledger entry, notification), 8 conns, µs", "state_put_8_db_cpu")
-        return "\n".join(lines)
+        return self.comparison_table(self.state_targets, [
+            (f"manifest GET with cached Basic credentials, {n} conns, req/s", f"state_manifest_{n}_rps", 0),
+            (f"proxy CPU per manifest GET, {n} conns, µs", f"state_manifest_{n}_proxy_cpu", 0),
+            (f"manifest GET latency p99, {n} conns, ms", f"state_manifest_{n}_p99", 2),
+            (f"PostgreSQL CPU per manifest GET, {n} conns, µs", f"state_manifest_{n}_db_cpu", 1),
+            ("manifest PUT to a new tag, 8 conns, req/s", "state_put_8_rps", 0),
+            ("proxy CPU per manifest PUT, 8 conns, µs", "state_put_8_proxy_cpu", 0),
+            ("PostgreSQL CPU per manifest PUT (ledger entry, notification), 8 conns, µs", "state_put_8_db_cpu", 0),
+        ])
 
     def h2load(self, target, seconds, clients=32, streams=8):
         """h2load over TLS (ALPN h2): 2xx responses, elapsed seconds and failures."""
