@@ -45,6 +45,7 @@ struct SharedStateTests {
             users: users, rules: rules,
             extraConfiguration: stateSection(database) + """
 
+                ui: {enabled: true}
                 throttling:
                   max_failures: 4
                   window: 300
@@ -182,7 +183,7 @@ struct SharedStateTests {
         #expect(head.standardOutput.lowercased().contains("docker-content-digest: \(fixture.images[winner]!.image.manifestDigest)"), "\(head)")
     }
 
-    @Test("prune sees the pushes made through both replicas: the push ledger times images that have no creation time")
+    @Test("prune, the registry browser and tags --pushes see the pushes made through both replicas: the push ledger times images that have no creation time")
     func pruneSeesPushesThroughBothReplicas() async throws {
         let fixture = try await Self.setup.value
         let configuration = fixture.deployment.configurationPath
@@ -219,6 +220,21 @@ struct SharedStateTests {
         #expect(history.succeeded && fields.count == 1, "\(history)")
         #expect(fields.first?.dropFirst().prefix(2) == ["two", "ci"], "\(history)")
         #expect(fields.first?.first?.hasPrefix("20") == true, "\(history)")
+
+        // The registry browser on replica 1 shows both images' push times from the ledger.
+        let jar = FileManager.default.temporaryDirectory.appendingPathComponent("shared-ui-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: jar) }
+        func browse(_ path: String, form: [String: String] = [:]) async throws -> String {
+            var arguments = ["-s", "-i", "--max-time", "60", "-b", jar, "-c", jar]
+            for (name, value) in form.sorted(by: { $0.key < $1.key }) { arguments += ["--data-urlencode", "\(name)=\(value)"] }
+            return try await Command("curl", arguments + [fixture.url(1) + path], timeout: .seconds(90)).runInBackground().standardOutput
+        }
+        let login = try await browse("/ui/login")
+        let token = try #require(login.firstMatch(of: #/name="csrf" value="([0-9a-f]+)"/#)?.1, "\(login)")
+        _ = try await browse("/ui/login", form: ["username": "admin", "password": "admin-secret", "csrf": String(token)])
+        let page = try await browse("/ui/r/ledger/untimed")
+        let times = page.matches(of: #/<span class="time">([^<]+)</span>/#).map { String($0.1) }
+        #expect(times.count == 2 && times.allSatisfy { $0.hasPrefix("pushed 20") }, "\(times) \(page.prefix(2000))")
     }
 
     @Test("a push or a delete through one replica drops the other's cached tags of a digest")
